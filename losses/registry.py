@@ -1,0 +1,159 @@
+"""The loss registry: one entry per loss, with the tasks it fits and how.
+
+Every loss is a ``TaskLoss`` subclass registered with :func:`register`. The registry is the single
+source of truth for ``losses.build``/``losses.available``, for the Hydra schemas under ``conf/loss``
+and for the losses x tasks table in the docs.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from torch import nn
+
+TASKS: tuple[str, ...] = (
+    "multiclass",
+    "multilabel",
+    "binary",
+    "regression",
+    "count",
+    "embedding",
+    "sequence",
+)
+
+NATIVE = "native"
+
+
+class LossError(ValueError):
+    """A user-facing mistake in choosing or configuring a loss (unknown name, wrong task, bad parameter)."""
+
+
+class UnknownLossError(LossError):
+    pass
+
+
+class LossDoesNotFitTaskError(LossError):
+    pass
+
+
+@dataclass(frozen=True)
+class LossInfo:
+    """What the registry knows about one loss."""
+
+    name: str
+    cls: type[nn.Module]
+    natural_task: str
+    # task -> "native" or a short description of the adaptation ("one-hot targets", "2-way head", ...)
+    fits: dict[str, str]
+    # task -> why it does not fit (only for tasks where a user might reasonably try it)
+    why_not: dict[str, str] = field(default_factory=dict)
+    needs_output: str = "logits"
+    needs_target: str = ""
+    summary: str = ""
+
+    def params(self) -> dict[str, inspect.Parameter]:
+        """The loss's own parameters (its constructor's keyword arguments, minus ``task``)."""
+        signature = inspect.signature(self.cls.__init__)
+        return {
+            name: p
+            for name, p in signature.parameters.items()
+            if name not in ("self", "task") and p.kind is p.KEYWORD_ONLY
+        }
+
+    def defaults(self) -> dict[str, Any]:
+        return {name: p.default for name, p in self.params().items()}
+
+
+_REGISTRY: dict[str, LossInfo] = {}
+
+LossT = TypeVar("LossT", bound=type[nn.Module])
+
+
+def register(
+    name: str,
+    *,
+    natural_task: str,
+    fits: dict[str, str],
+    why_not: dict[str, str] | None = None,
+    needs_output: str = "logits",
+    needs_target: str = "",
+) -> Callable[[LossT], LossT]:
+    """Class decorator that adds a loss to the registry under ``name``."""
+
+    def decorator(cls: LossT) -> LossT:
+        if name in _REGISTRY:
+            raise RuntimeError(f"loss {name!r} registered twice")
+        unknown = set(fits) - set(TASKS)
+        if unknown or natural_task not in fits:
+            raise RuntimeError(f"loss {name!r}: bad task names {sorted(unknown)} / {natural_task!r}")
+        doc = inspect.getdoc(cls) or ""
+        _REGISTRY[name] = LossInfo(
+            name=name,
+            cls=cls,
+            natural_task=natural_task,
+            fits=dict(fits),
+            why_not=dict(why_not or {}),
+            needs_output=needs_output,
+            needs_target=needs_target,
+            summary=doc.splitlines()[0] if doc else "",
+        )
+        cls.loss_name = name
+        return cls
+
+    return decorator
+
+
+def info(name: str) -> LossInfo:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise UnknownLossError(f"unknown loss {name!r}. Available losses: {', '.join(sorted(_REGISTRY))}") from None
+
+
+def all_infos() -> list[LossInfo]:
+    return [_REGISTRY[n] for n in sorted(_REGISTRY)]
+
+
+def available(task: str | None = None) -> list[str]:
+    """Names of the registered losses, or of those that fit ``task``."""
+    if task is not None and task not in TASKS:
+        raise LossError(f"unknown task {task!r}. Tasks: {', '.join(TASKS)}")
+    return sorted(n for n, i in _REGISTRY.items() if task is None or task in i.fits)
+
+
+def check_fits(name: str, task: str) -> LossInfo:
+    """Raise a clear ``LossDoesNotFitTaskError`` when ``name`` cannot train on ``task``."""
+    loss = info(name)
+    if task not in TASKS:
+        raise LossError(f"unknown task {task!r}. Tasks: {', '.join(TASKS)}")
+    if task not in loss.fits:
+        reason = loss.why_not.get(task) or (
+            f"it is made for {', '.join(loss.fits)} tasks (it needs {loss.needs_target or 'a different target'})"
+        )
+        raise LossDoesNotFitTaskError(
+            f"loss {name!r} does not fit task {task!r}: {reason}.\n"
+            f"Losses that fit {task!r}: {', '.join(available(task))}"
+        )
+    return loss
+
+
+def build(name: str, task: str | None = None, **params: Any) -> nn.Module:
+    """Build loss ``name`` for ``task`` (None: the loss's natural task).
+
+    The returned module's forward takes the model's raw output and the task's native target
+    (class indices for multiclass, multi-hot floats for multilabel, 0/1 floats for binary,
+    floats for regression) and returns the loss.
+    """
+    loss = info(name)
+    task = task or loss.natural_task
+    check_fits(name, task)
+    accepted = loss.params()
+    unknown = sorted(set(params) - set(accepted))
+    if unknown:
+        raise LossError(
+            f"loss {name!r} has no parameter(s) {', '.join(unknown)}. Its parameters: {', '.join(accepted) or '(none)'}"
+        )
+    return loss.cls(task=task, **params)

@@ -1,0 +1,76 @@
+"""Config composition: every task picks its loss, model and data; typos and wrong types fail early."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import compose, run_cli
+
+EXPECTED_DEFAULTS = {
+    "multiclass": ("ce", "digits", "acc"),
+    "multilabel": ("bce_logits", "digit_strips", "f1_micro"),
+    "binary": ("bce_logits", "breast_cancer", "acc"),
+    "regression": ("mse", "diabetes", "r2"),
+}
+
+
+@pytest.mark.parametrize("task", sorted(EXPECTED_DEFAULTS))
+def test_task_picks_default_loss_model_and_data(task):
+    cfg = compose(f"task={task}")
+    loss, data, metric = EXPECTED_DEFAULTS[task]
+    assert cfg.task.name == task
+    assert cfg.loss.name == loss
+    assert cfg.data.name == data
+    assert cfg.model.name == "auto"
+    assert cfg.task.main_metric == metric
+
+
+def test_required_keys_exist_and_override():
+    cfg = compose("seed=3", "trainer.max_epochs=2", "trainer.device=cpu", "data.batch_size=16", "optim.lr=0.01")
+    assert (cfg.seed, cfg.trainer.max_epochs, cfg.trainer.device) == (3, 2, "cpu")
+    assert (cfg.data.batch_size, cfg.optim.lr) == (16, 0.01)
+
+
+def test_loss_override_and_loss_parameters_are_typed():
+    cfg = compose("task=multilabel", "loss=bce_logits", "loss.reduction=sum")
+    assert cfg.loss.reduction == "sum"
+    cfg = compose("loss=ce", "loss.label_smoothing=0.1")
+    assert cfg.loss.label_smoothing == pytest.approx(0.1)
+    with pytest.raises(Exception, match="label_smoothing"):
+        compose("loss=ce", "loss.label_smoothing=lots")
+
+
+@pytest.mark.parametrize(
+    "override, fragment",
+    [("optim.lrr=0.1", "lrr"), ("optim.lr=fast", "optim.lr"), ("trainer.max_epoch=3", "max_epoch")],
+)
+def test_typos_and_wrong_types_fail_at_composition(override, fragment):
+    with pytest.raises(Exception, match=fragment):
+        compose(override)
+
+
+def test_optimisers_and_schedulers_compose():
+    for optim in ("adam", "adamw", "sgd"):
+        assert compose(f"optim={optim}").optim.name == optim
+    for sched in ("none", "cosine", "step"):
+        assert compose(f"scheduler={sched}").scheduler.name == sched
+
+
+def test_cli_help_lists_groups():
+    result = run_cli("--help")
+    assert result.returncode == 0
+    for group in ("task:", "loss:", "model:", "data:", "optim:", "scheduler:"):
+        assert group in result.stdout
+    assert "bce_logits" in result.stdout
+
+
+def test_cli_cfg_job_shows_the_config():
+    result = run_cli("task=binary", "--cfg", "job")
+    assert result.returncode == 0
+    assert "name: bce_logits" in result.stdout and "name: breast_cancer" in result.stdout
+
+
+def test_cli_typo_fails_with_hydras_message_and_no_traceback():
+    result = run_cli("optim.lrr=0.1")
+    assert result.returncode != 0
+    assert "lrr" in result.stderr
+    assert "Traceback" not in result.stderr

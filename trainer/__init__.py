@@ -1,0 +1,1 @@
+"""losslab's trainer: ``python -m trainer loss=<loss> task=<task>``."""

@@ -1,0 +1,49 @@
+"""Command line entry point: ``python -m trainer [overrides]`` (Hydra)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+from . import config as _config  # noqa: F401  (registers the structured configs)
+from .errors import UserError
+
+CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
+log = logging.getLogger("losslab")
+
+
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
+def main(cfg: DictConfig) -> float | None:
+    from .train import train  # heavy imports only once the config is known to be valid
+
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    try:
+        results = train(cfg, run_dir)
+    except UserError as exc:
+        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    main_key = f"val/{cfg.task.main_metric}"
+    print(_summary(cfg, run_dir, results))
+    return results.get(main_key)
+
+
+def _summary(cfg: DictConfig, run_dir: Path, results: dict) -> str:
+    shown = ", ".join(f"{k}={v:.4f}" for k, v in results.items() if k.startswith("test/")) or "(no test)"
+    return (
+        f"\n{cfg.task.name} / loss={cfg.loss.name}: {shown}\n"
+        f"  {results['epochs']} epochs in {results['wall_time_s']:.1f}s; best epoch {results['best_epoch']}\n"
+        f"  run directory: {run_dir}\n"
+        f"  view the curves: tensorboard --logdir {run_dir} --host localhost"
+    )
+
+
+if __name__ == "__main__":
+    main()
