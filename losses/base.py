@@ -8,12 +8,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .registry import LossError
+
 REDUCTIONS = ("mean", "sum", "none")
 
 
 def check_reduction(reduction: str) -> str:
     if reduction not in REDUCTIONS:
-        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+        # A LossError (a ValueError) so that python -m trainer reports it without a traceback.
+        raise LossError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
     return reduction
 
 

@@ -7,6 +7,11 @@
 ``bce`` follows torch.nn.BCELoss, which clamps each log at -100, so it stays finite when the sigmoid
 saturates but its gradient vanishes there; prefer ``bce_logits``.
 
+``bce_logits`` takes ``label_smoothing`` e, which moves each 0/1 label toward 0.5:
+y' = (1 - e) * y + e / 2 (not torch CrossEntropyLoss's e / C: every label is its own two-class problem).
+``weight`` and ``pos_weight`` also accept ``auto`` or a method name (``inv_freq``, ``effective_num``,
+``neg_pos``), computed once from the training labels (see ``losses.class_weights``).
+
 On a multiclass task both use one-hot targets (one-vs-rest).
 """
 
@@ -19,6 +24,7 @@ from torch import Tensor
 
 from .base import TaskLoss, as_tensor, check_reduction, match_binary, one_hot
 from .registry import register
+from .targets import check_label_smoothing, smooth_toward_half
 
 _FITS = {"binary": "native", "multilabel": "native", "multiclass": "one-hot targets"}
 _WHY_NOT = {"regression": "it needs targets in [0, 1], not real values; use mse, l1 or huber"}
@@ -81,15 +87,18 @@ class BinaryCrossEntropyWithLogits(_PerLabelLoss):
         *,
         weight: Any = None,
         pos_weight: Any = None,
+        label_smoothing: float = 0.0,
         reduction: str = "mean",
     ) -> None:
         super().__init__(task)
         self.register_buffer("weight", as_tensor(weight))
         self.register_buffer("pos_weight", as_tensor(pos_weight))
+        self.label_smoothing = check_label_smoothing(label_smoothing)
         self.reduction = check_reduction(reduction)
 
     def forward(self, output: Tensor, target: Tensor) -> Tensor:
         output, target = self._adapt(output, target)
+        target = smooth_toward_half(target, self.label_smoothing)  # toward 0.5, not e / C
         weight = None if self.weight is None else self.weight.to(output.dtype).expand_as(output)
         pos_weight = None if self.pos_weight is None else self.pos_weight.to(output.dtype)
         return F.binary_cross_entropy_with_logits(

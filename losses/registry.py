@@ -140,12 +140,17 @@ def check_fits(name: str, task: str) -> LossInfo:
     return loss
 
 
-def build(name: str, task: str | None = None, **params: Any) -> nn.Module:
+def build(
+    name: str, task: str | None = None, *, labels: Any = None, num_classes: int | None = None, **params: Any
+) -> nn.Module:
     """Build loss ``name`` for ``task`` (None: the loss's natural task).
 
     The returned module's forward takes the model's raw output and the task's native target
     (class indices for multiclass, multi-hot floats for multilabel, 0/1 floats for binary,
     floats for regression) and returns the loss.
+
+    ``labels`` (the training targets) and ``num_classes`` are only used to compute ``weight`` or
+    ``pos_weight`` given as a method (``auto``, ``inv_freq``, ...; see ``losses.class_weights``).
     """
     loss = info(name)
     task = task or loss.natural_task
@@ -156,4 +161,7 @@ def build(name: str, task: str | None = None, **params: Any) -> nn.Module:
         raise LossError(
             f"loss {name!r} has no parameter(s) {', '.join(unknown)}. Its parameters: {', '.join(accepted) or '(none)'}"
         )
+    from . import class_weights  # resolves weight='auto' & co. from the labels
+
+    params = class_weights.resolve(loss, task, params, labels, num_classes)
     return loss.cls(task=task, **params)
