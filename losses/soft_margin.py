@@ -3,8 +3,11 @@
     soft_margin(x, y) = log(1 + exp(-y * x)),   y in {-1, +1}
 
 averaged over every element (for 0/1 labels this is the same value as ``bce_logits``; the loss
-states the margin form). The harness's 0/1 labels become -1/+1: binary natively, each label
-column on multilabel, and one-hot columns (one-vs-rest) on multiclass.
+states the margin form). The harness's 0/1 labels become -1/+1: on binary, on each label column
+of multilabel, and on one-hot columns (one-vs-rest) of multiclass.
+
+Computed as softplus(-y * x): torch's SoftMarginLoss evaluates log(1 + exp(-y x)) literally and
+overflows to inf once -y x > ~88 in float32.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor
 
-from .base import TaskLoss, check_reduction, match_binary, one_hot, to_plus_minus_one
+from .base import TaskLoss, check_reduction, match_binary, one_hot, reduce, to_plus_minus_one
 from .binary_cross_entropy import one_vs_rest_probs
 from .registry import register
 
@@ -37,7 +40,7 @@ class SoftMargin(TaskLoss):
             target = one_hot(target, output.shape[-1], output.dtype)
         else:
             output = match_binary(output, target)
-        return F.soft_margin_loss(output, to_plus_minus_one(target.to(output.dtype)), reduction=self.reduction)
+        return reduce(F.softplus(-to_plus_minus_one(target.to(output.dtype)) * output), self.reduction)
 
     def predict(self, output: Tensor) -> Tensor:
         # P(y = +1 | x) = sigmoid(x) under the logistic model the loss fits.

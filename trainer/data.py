@@ -219,4 +219,7 @@ def build_data(cfg, task: str) -> DataBundle:
         )
     if cfg.batch_size < 1:
         raise UserError(f"data.batch_size must be >= 1, got {cfg.batch_size}")
-    return builder(cfg, task)
+    from .label_noise import apply_label_noise, check_label_noise  # data.label_noise: training labels only
+
+    check_label_noise(cfg.get("label_noise", 0.0), cfg.get("label_noise_mode", "symmetric"), task)
+    return apply_label_noise(builder(cfg, task), cfg)

@@ -54,7 +54,10 @@ def resolve_device(name: str) -> torch.device:
 def build_loss(cfg: DictConfig, data: DataBundle) -> nn.Module:
     params = {k: v for k, v in OmegaConf.to_container(cfg.loss, resolve=True).items() if k != "name"}
     try:
-        return losses.build(cfg.loss.name, task=cfg.task.name, **params)
+        # weight/pos_weight=auto (or a method) are computed once, here, from the training labels.
+        return losses.build(
+            cfg.loss.name, task=cfg.task.name, labels=data.train.y, num_classes=data.num_outputs, **params
+        )
     except losses.LossError as exc:
         raise UserError(str(exc)) from None
 
