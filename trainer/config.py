@@ -46,6 +46,16 @@ class DataConfig:
     target: Any | None = None
     download: bool = False
     options: dict[str, Any] = field(default_factory=dict)
+    # torchvision sets (trainer/vision_data.py): augmentation of the training split only.
+    random_crop_padding: int = 0  # random crop of the original size after zero padding by this much
+    random_flip: bool = False  # random horizontal flip
+    image_size: int = 64  # celeba: images resized and centre-cropped to this square size
+    attribute: str | None = None  # celeba with task=binary: the attribute to predict, by name
+    # Own tables (data=csv, trainer/tabular_data.py).
+    delimiter: str | None = None  # multilabel from one column of delimited labels, e.g. "|"
+    split_column: str | None = None  # a column whose values (train/val/test) give the split
+    drop: list[str] = field(default_factory=list)  # columns that are not features (ids, free text)
+    max_categories: int = 50  # text columns with more distinct values are refused, not one-hot encoded
 
 
 @dataclass
@@ -55,6 +65,8 @@ class ModelConfig:
     channels: list[int] = field(default_factory=lambda: [32, 64])
     dropout: float = 0.1
     embedding_dim: int = 32
+    # embed_cnn: L2-normalise the embeddings (distances then live on the unit sphere).
+    l2_normalize: bool = False
     weights: str | None = None
 
 

@@ -21,12 +21,21 @@ from .errors import UserError
 class Split:
     x: Tensor
     y: Tensor
+    # Applied to every batch of x where it is used (on the device): e.g. uint8 images -> normalised
+    # floats, plus random crops and flips for the training split. None: x is used as stored.
+    transform: Callable[[Tensor], Tensor] | None = None
 
     def __len__(self) -> int:
         return len(self.x)
 
     def to(self, device: torch.device | str) -> Split:
-        return Split(self.x.to(device), self.y.to(device))
+        transform = self.transform.to(device) if hasattr(self.transform, "to") else self.transform
+        return Split(self.x.to(device), self.y.to(device), transform)
+
+    def batch(self, idx: Tensor | slice) -> tuple[Tensor, Tensor]:
+        """Rows ``idx`` of the inputs (transformed) and targets."""
+        x = self.x[idx]
+        return (x if self.transform is None else self.transform(x)), self.y[idx]
 
 
 @dataclass
@@ -222,4 +231,13 @@ def build_data(cfg, task: str) -> DataBundle:
     from .label_noise import apply_label_noise, check_label_noise  # data.label_noise: training labels only
 
     check_label_noise(cfg.get("label_noise", 0.0), cfg.get("label_noise_mode", "symmetric"), task)
-    return apply_label_noise(builder(cfg, task), cfg)
+    from .validate import validate_bundle  # every dataset, built in or the user's own: bad data stops here
+
+    bundle = builder(cfg, task)
+    validate_bundle(bundle)
+    return apply_label_noise(bundle, cfg)
+
+
+# The sequence and count sets live in their own module, which adds them to DATASETS on import;
+# so do the datasets read from disk (torchvision sets: vision_data; the user's own tables: tabular_data).
+from . import data_extra, tabular_data, vision_data  # noqa: E402, F401

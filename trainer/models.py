@@ -89,3 +89,8 @@ def build_model(cfg, data_kind: str, input_shape: tuple[int, ...], out_features:
     if name not in MODELS:
         raise UserError(f"unknown model {cfg.name!r}. Models: auto, {', '.join(sorted(MODELS))}")
     return MODELS[name](cfg, input_shape, out_features)
+
+
+# The embedding and sequence models live in their own module, which adds them to MODELS on import;
+# so do torchvision's image classifiers (vision_models: resnet18/34/50, mobilenet_v3_small).
+from . import models_extra, vision_models  # noqa: E402, F401
