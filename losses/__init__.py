@@ -7,16 +7,22 @@
 Every loss takes the model's raw output and the task's native target; see ``losses.registry``.
 """
 
-from . import binary_cross_entropy, cross_entropy, margin, regression  # noqa: F401  (registers)
-from . import (  # noqa: F401  (classification losses beyond torch.nn's basics; registers)
+from . import (  # noqa: F401  (importing a loss module registers its losses)
     asl,
+    binary_cross_entropy,
+    cross_entropy,
+    ctc,
+    embedding,
     focal,
     gce,
     kl_div,
+    likelihood,
+    margin,
     multi_margin,
     multilabel_margin,
     nce_rce,
     poly1,
+    regression,
     sce,
     soft_ce,
     soft_margin,

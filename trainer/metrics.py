@@ -48,11 +48,34 @@ def _regression(_: int) -> dict[str, Metric]:
     return {"mae": MeanAbsoluteError(), "rmse": MeanSquaredError(squared=False), "r2": R2Score()}
 
 
+def _embedding(_: int) -> dict[str, Metric]:
+    from .metrics_extra import RecallAtOne
+
+    return {"recall_at_1": RecallAtOne()}
+
+
+def _sequence(_: int) -> dict[str, Metric]:
+    from .metrics_extra import CharErrorRate, SequenceAccuracy
+
+    return {"seq_acc": SequenceAccuracy(), "cer": CharErrorRate()}
+
+
+def _count(_: int) -> dict[str, Metric]:
+    from torchmetrics.regression import MeanAbsoluteError
+
+    from .metrics_extra import PoissonDeviance
+
+    return {"deviance": PoissonDeviance(), "mae": MeanAbsoluteError()}
+
+
 TASK_METRICS: dict[str, MetricFactory] = {
     "multiclass": _multiclass,
     "multilabel": _multilabel,
     "binary": _binary,
     "regression": _regression,
+    "embedding": _embedding,
+    "sequence": _sequence,
+    "count": _count,
 }
 
 
