@@ -7,17 +7,20 @@ every run in two in the HParams tab of a sweep.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 
 class RunLogger:
-    def __init__(self, run_dir: Path, purge_step: int | None = None) -> None:
+    def __init__(self, run_dir: Path) -> None:
         from torch.utils.tensorboard import SummaryWriter
 
-        # purge_step: on resume, TensorBoard drops events at or after this step from the earlier
-        # file, so a run killed mid-epoch shows neither duplicated nor missing steps.
-        self.writer = SummaryWriter(log_dir=str(run_dir), purge_step=purge_step)
+        self.run_dir = Path(run_dir)
+        # No purge_step: its SessionLog.START marker makes readers hide events at or after that
+        # step, which also hid the events logged at the checkpoint's own step, and not every reader
+        # honours it. Resume instead cuts the files back to the checkpoint (truncate_events).
+        self.writer = SummaryWriter(log_dir=str(run_dir))
 
     def scalar(self, tag: str, value: float, step: int) -> None:
         self.writer.add_scalar(tag, value, step)
@@ -34,6 +37,38 @@ class RunLogger:
         for tag, value in tagged.items():
             self.writer.add_scalar(tag, value, 0)
 
+    def flush(self) -> None:
+        self.writer.flush()
+
+    def positions(self) -> dict[str, int]:
+        """Flush, then the size of every event file of the run: where a checkpoint taken now stands."""
+        self.writer.flush()  # waits until every queued event is written: sizes end on a record boundary
+        return event_file_sizes(self.run_dir)
+
     def close(self) -> None:
         self.writer.flush()
         self.writer.close()
+
+
+def event_file_sizes(run_dir: Path) -> dict[str, int]:
+    return {p.name: p.stat().st_size for p in sorted(Path(run_dir).glob("events.out.tfevents.*")) if p.is_file()}
+
+
+def truncate_events(run_dir: Path, positions: dict[str, int]) -> list[str]:
+    """Cut a run's event files back to ``positions`` (from the checkpoint being resumed).
+
+    Events written after that checkpoint (by the process that was killed) are removed from the
+    files themselves: cut off the end of the files the checkpoint knew, and files it did not know
+    deleted. The resumed run then logs those steps once, for every TensorBoard reader, without
+    relying on a reader's purge logic. Returns what was changed, for the log.
+    """
+    changed: list[str] = []
+    for name, size in event_file_sizes(run_dir).items():
+        path = Path(run_dir) / name
+        if name not in positions:
+            path.unlink()
+            changed.append(f"removed {name}")
+        elif size > positions[name]:
+            os.truncate(path, positions[name])
+            changed.append(f"cut {name} from {size} to {positions[name]} bytes")
+    return changed

@@ -5,6 +5,12 @@
     test the best checkpoint, write metrics.json
 
 Everything is built from the config by small builder functions; there are no callbacks.
+
+Reliability (README "Reliability"): every epoch ends with an atomic checkpoint of the whole state
+(weights, optimiser, scheduler, grad scaler, every RNG, position, metric history, how far the
+TensorBoard files had got). The batch order is a pure function of (seed, epoch), so a resumed run
+replays the interrupted epoch exactly; SIGINT/SIGTERM stop at the next step boundary with a
+checkpoint that records the position inside the epoch.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import math
 import random
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +31,29 @@ from torch import Tensor, nn
 
 import losses
 
-from . import checkpoint
+from . import checkpoint, distributed
 from .builders import build_optimizer, build_scheduler
 from .data import DataBundle, Split, build_data
 from .errors import UserError
 from .metrics import build_metrics, metric_target
 from .models import build_model
-from .tb_logger import RunLogger
+from .precision import build_precision
+from .signals import Interrupted, StopRequest
+from .tb_logger import RunLogger, truncate_events
+
+ON_NAN = ("stop", "skip")
+# Config keys that may differ between a run and its resumption without changing what it computes.
+RESUME_IGNORED_KEYS = (
+    "trainer.resume",
+    "trainer.device",
+    "trainer.progress",
+    "trainer.num_threads",
+    "trainer.max_epochs",
+    "trainer.test",
+    "trainer.eval_batch_size",
+    "trainer.compile",
+    "tag",
+)
 
 
 def seed_everything(seed: int) -> None:
@@ -49,6 +71,25 @@ def resolve_device(name: str) -> torch.device:
         return torch.device(name)
     except RuntimeError:
         raise UserError(f"trainer.device={name!r} is not a device; use auto, cpu, cuda or cuda:N") from None
+
+
+def check_options(cfg: DictConfig) -> None:
+    """Options checked before anything is built or written (the schema has checked their types)."""
+    tcfg = cfg.trainer
+    if cfg.task.name not in losses.TASKS:
+        raise UserError(
+            f"unknown task {cfg.task.name!r}. Tasks: {', '.join(losses.TASKS)}; choose one with task=<name>"
+        )
+    if tcfg.on_nan not in ON_NAN:
+        raise UserError(f"trainer.on_nan={tcfg.on_nan!r}; use stop (end the run) or skip (skip that batch)")
+    if tcfg.num_threads is not None and tcfg.num_threads < 1:
+        raise UserError(f"trainer.num_threads must be >= 1 (or null for torch's default), got {tcfg.num_threads}")
+    if tcfg.grad_clip is not None and not tcfg.grad_clip > 0:
+        raise UserError(f"trainer.grad_clip must be > 0 (or null for no clipping), got {tcfg.grad_clip}")
+    if tcfg.log_every_n_steps < 1:
+        raise UserError(f"trainer.log_every_n_steps must be >= 1, got {tcfg.log_every_n_steps}")
+    if tcfg.max_epochs < 0:
+        raise UserError(f"trainer.max_epochs must be >= 0, got {tcfg.max_epochs}")
 
 
 def build_loss(cfg: DictConfig, data: DataBundle) -> nn.Module:
@@ -75,22 +116,36 @@ def to_scalar(loss: Tensor) -> Tensor:
 
 @torch.no_grad()
 def evaluate(
-    model: nn.Module, loss_fn: nn.Module, split: Split, data: DataBundle, batch_size: int, device: torch.device
+    model: nn.Module,
+    loss_fn: nn.Module,
+    split: Split,
+    data: DataBundle,
+    batch_size: int,
+    device: torch.device,
+    autocast: Any = None,
 ) -> dict[str, float]:
-    """Mean loss and the task metrics over one split."""
+    """Mean loss and the task metrics over one split (``autocast``: the training precision's context)."""
     model.eval()
+    distributed.broadcast_buffers(model)  # DDP: every rank evaluates with rank 0's BatchNorm statistics
+    split = distributed.eval_shard(split)  # DDP: this rank's part; the sums below are reduced over ranks
     metrics = build_metrics(data.task, data.num_outputs, device)
     total_loss = torch.zeros((), device=device)
     for start in range(0, len(split), batch_size):
-        x, y = split.x[start : start + batch_size], split.y[start : start + batch_size]
-        output = model(x).float()
+        x, y = split.batch(slice(start, start + batch_size))
+        if autocast is None:
+            output = model(x).float()
+        else:
+            with autocast():
+                output = model(x)
+            output = output.float()
         total_loss += to_scalar(loss_fn(output, y)) * len(x)
         preds = loss_fn.predict(output)
         if data.task == "regression":  # report in the target's own units
             preds, y = preds * data.target_std + data.target_mean, y * data.target_std + data.target_mean
         metrics.update(preds, metric_target(data.task, y))
-    results = {name: float(value) for name, value in metrics.compute().items()}
-    results["loss"] = float(total_loss) / len(split)
+    results = {name: float(value) for name, value in metrics.compute().items()}  # torchmetrics syncs ranks
+    total, count = distributed.sum_over_ranks(total_loss, len(split))
+    results["loss"] = total / count
     return results
 
 
@@ -108,150 +163,306 @@ def is_better(value: float, loss: float, best: tuple[float, float] | None, mode:
 @dataclass
 class TrainState:
     epoch: int = 0  # epochs completed
-    global_step: int = 0
+    batch_in_epoch: int = 0  # batches of epoch `epoch` done: > 0 only in a checkpoint written on a signal
+    global_step: int = 0  # batches trained on, skipped ones included
     best: tuple[float, float] | None = None  # (main metric, val loss) of the best epoch
     best_epoch: int = -1
+    skipped_steps: int = 0  # batches whose optimiser step was skipped (trainer.on_nan=skip)
+    # The train/loss mean in progress (summed on the device, read every log_every_n_steps).
+    running_loss: Tensor = field(default_factory=lambda: torch.zeros(()))
+    running_steps: int = 0
 
 
 def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     """Train, validate and test one configuration; write logs, checkpoints and metrics.json to ``run_dir``."""
     started = time.perf_counter()
     tcfg = cfg.trainer
+    check_options(cfg)
     if tcfg.num_threads:
         torch.set_num_threads(tcfg.num_threads)
     if tcfg.deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
-    device = resolve_device(tcfg.device)
+    device = distributed.setup(resolve_device(tcfg.device))  # under torchrun: join the group, cuda:LOCAL_RANK
+    precision = build_precision(tcfg.precision, device)
+    ckpt_dir = run_dir / "checkpoints"
+    # Before anything is built or written: the checkpoint to continue from, or no earlier run to overwrite.
+    resumed = checkpoint.load_latest(ckpt_dir, device) if tcfg.resume else None
+    if resumed is None:
+        refuse_to_overwrite(run_dir)
     seed_everything(cfg.seed)
 
-    data = build_data(cfg.data, cfg.task.name)
+    with distributed.main_first():  # rank 0 downloads and writes caches before the others read them
+        data = build_data(cfg.data, cfg.task.name)
     loss_fn = build_loss(cfg, data)
     out_features = loss_fn.head_size(cfg.task.name, data.num_outputs)
-    model = build_model(cfg.model, data.kind, data.input_shape, out_features).to(device)
+    model = build_model(cfg.model, data.kind, data.input_shape, out_features)
+    model = distributed.sync_batchnorm(model, device).to(device)
     loss_fn = loss_fn.to(device)
     optimizer = build_optimizer(cfg.optim, model)
     scheduler = build_scheduler(cfg.scheduler, optimizer, tcfg.max_epochs)
+    scaler = precision.scaler
     train_split, val_split, test_split = (s.to(device) for s in (data.train, data.val, data.test))
+    # Checkpoints hold the plain model's weights; only the training forward pass goes through the compiled one.
+    forward = distributed.wrap(model, device)  # DistributedDataParallel under torchrun, else the model
+    forward = compile_model(forward) if tcfg.compile else forward
 
     main_metric, mode = cfg.task.main_metric, cfg.task.main_metric_mode
-    ckpt_dir = run_dir / "checkpoints"
-    state = TrainState()
+    state = TrainState(running_loss=torch.zeros((), device=device))
     history: list[dict[str, float]] = []
-    if tcfg.resume:
-        state, history = restore(ckpt_dir / "last.pt", model, optimizer, scheduler, device)
-    logger = RunLogger(run_dir, purge_step=state.global_step if tcfg.resume else None)
+    if resumed is not None:
+        state, history = restore(resumed, cfg, model, optimizer, scheduler, scaler, device)
+        if distributed.is_main():  # rank 0 owns the event files
+            truncate_events(run_dir, resumed.state.get("events", {}))  # drop what was logged after the checkpoint
+    logger = RunLogger(run_dir) if distributed.is_main() else distributed.NullLogger()
 
-    steps_per_epoch = math.ceil(len(train_split) / cfg.data.batch_size)
+    def save(best: bool = False) -> None:
+        if not distributed.is_main():  # rank 0 writes; every rank resumes from its files
+            return
+        ckpt = checkpoint_state(cfg, model, optimizer, scheduler, scaler, state, history, logger)
+        checkpoint.save_atomic(ckpt, ckpt_dir / checkpoint.LAST, keep_previous=True)
+        if best:
+            checkpoint.save_atomic(ckpt, ckpt_dir / checkpoint.BEST)
+
+    batch_size = distributed.local_batch_size(cfg.data.batch_size)  # data.batch_size / number of processes
+    steps_per_epoch = math.ceil(distributed.shard_length(len(train_split)) / batch_size)
+    # Per-step finiteness check: free on CPU; on a GPU it would sync every step, so there a stop is found
+    # when the loss is read every log_every_n_steps (skipping a batch needs the per-step check anyway).
+    check_each_step = device.type == "cpu" or tcfg.on_nan == "skip"
     progress = _progress(tcfg, start=state.epoch)
-    for epoch in range(state.epoch, tcfg.max_epochs):
-        model.train()
-        order = batch_order(len(train_split), cfg.seed, epoch).to(device)
-        running_loss = torch.zeros((), device=device)
-        running_steps = 0
-        for start in range(0, len(train_split), cfg.data.batch_size):
-            idx = order[start : start + cfg.data.batch_size]
-            x, y = train_split.x[idx], train_split.y[idx]
-            loss = to_scalar(loss_fn(model(x), y))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if tcfg.grad_clip:
-                nn.utils.clip_grad_norm_(model.parameters(), tcfg.grad_clip)
-            optimizer.step()
-            state.global_step += 1
-            running_loss += loss.detach()
-            running_steps += 1
-            if running_steps == tcfg.log_every_n_steps or start + cfg.data.batch_size >= len(train_split):
-                mean_loss = float(running_loss) / running_steps  # the only host sync in the step loop
-                if not math.isfinite(mean_loss) and tcfg.on_nan == "stop":
-                    raise UserError(
-                        f"the training loss became {mean_loss} by step {state.global_step} (epoch {epoch}). "
-                        "Likely causes: a learning rate too high for this loss (try a smaller optim.lr), "
-                        "or inputs the loss cannot take. The last good checkpoint is in "
-                        f"{ckpt_dir}; set trainer.grad_clip to clip gradients."
-                    )
-                logger.scalar("train/loss", mean_loss, state.global_step)
-                running_loss.zero_()
-                running_steps = 0
-        logger.scalar("lr", optimizer.param_groups[0]["lr"], state.global_step)
-        scheduler.step()
+    try:
+        with StopRequest() as stop:
+            for epoch in range(state.epoch, tcfg.max_epochs):
+                model.train()
+                order = distributed.shard(batch_order(len(train_split), cfg.seed, epoch)).to(device)
+                for batch in range(state.batch_in_epoch, steps_per_epoch):
+                    if distributed.any_rank(stop.requested):  # a step boundary: the checkpoint records the position
+                        save()
+                        raise Interrupted(stop.signum, ckpt_dir / checkpoint.LAST, epoch, state.global_step)
+                    x, y = train_split.batch(order[batch * batch_size : (batch + 1) * batch_size])
+                    with precision.autocast():
+                        output = forward(x)
+                    loss = to_scalar(loss_fn(output.float(), y))
+                    if check_each_step and distributed.any_rank(not bool(torch.isfinite(loss))):
+                        if tcfg.on_nan == "stop":
+                            raise UserError(
+                                non_finite_message(float(loss.detach()), state.global_step + 1, epoch, cfg, ckpt_dir)
+                            )
+                        state.skipped_steps += 1  # no backward, no optimiser step for this batch
+                    else:
+                        optimizer.zero_grad(set_to_none=True)
+                        scaler.scale(loss).backward()
+                        if tcfg.grad_clip:
+                            scaler.unscale_(optimizer)
+                            nn.utils.clip_grad_norm_(model.parameters(), tcfg.grad_clip)
+                        scaler.step(optimizer)
+                        scaler.update()
+                        state.running_loss += loss.detach()
+                        state.running_steps += 1
+                    state.global_step += 1
+                    state.batch_in_epoch = batch + 1
+                    if (batch + 1) % tcfg.log_every_n_steps == 0 or batch + 1 == steps_per_epoch:
+                        log_train_loss(logger, state, epoch, cfg, ckpt_dir)
+                state.batch_in_epoch = 0
+                logger.scalar("lr", optimizer.param_groups[0]["lr"], state.global_step)
+                scheduler.step()
 
-        val = evaluate(model, loss_fn, val_split, data, tcfg.eval_batch_size, device)
-        history.append({"epoch": epoch, "step": state.global_step, **{f"val/{k}": v for k, v in val.items()}})
-        for name, value in val.items():
-            logger.scalar(f"val/{name}", value, epoch)
-        state.epoch = epoch + 1
-        improved = is_better(val[main_metric], val["loss"], state.best, mode)
-        if improved:
-            state.best, state.best_epoch = (val[main_metric], val["loss"]), epoch
-        ckpt = _checkpoint_state(cfg, model, optimizer, scheduler, state, history)
-        checkpoint.save_atomic(ckpt, ckpt_dir / "last.pt")
-        if improved:
-            checkpoint.save_atomic(ckpt, ckpt_dir / "best.pt")
-        progress.update(1)
-        progress.set_postfix({"val/loss": f"{val['loss']:.4f}", f"val/{main_metric}": f"{val[main_metric]:.4f}"})
-    progress.close()
+                val = evaluate(model, loss_fn, val_split, data, tcfg.eval_batch_size, device, precision.autocast)
+                history.append({"epoch": epoch, "step": state.global_step, **{f"val/{k}": v for k, v in val.items()}})
+                for name, value in val.items():
+                    logger.scalar(f"val/{name}", value, epoch)
+                state.epoch = epoch + 1
+                check_finite_weights(model, epoch, ckpt_dir)  # never a checkpoint with NaN weights
+                improved = is_better(val[main_metric], val["loss"], state.best, mode)
+                if improved:
+                    state.best, state.best_epoch = (val[main_metric], val["loss"]), epoch
+                save(best=improved)
+                if distributed.any_rank(stop.requested):
+                    raise Interrupted(stop.signum, ckpt_dir / checkpoint.LAST, state.epoch, state.global_step)
+                progress.update(1)
+                progress.set_postfix(
+                    {"val/loss": f"{val['loss']:.4f}", f"val/{main_metric}": f"{val[main_metric]:.4f}"}
+                )
+            progress.close()
 
-    # Final numbers come from the best epoch's weights (by the task's main validation metric).
-    if (ckpt_dir / "best.pt").exists():
-        model.load_state_dict(checkpoint.load(ckpt_dir / "best.pt", device)["model"])
-    results: dict[str, Any] = {
-        f"val/{k}": v for k, v in evaluate(model, loss_fn, val_split, data, tcfg.eval_batch_size, device).items()
-    }
-    if tcfg.test:
-        test = evaluate(model, loss_fn, test_split, data, tcfg.eval_batch_size, device)
-        results.update({f"test/{k}": v for k, v in test.items()})
-    results.update(
-        best_epoch=state.best_epoch,
-        epochs=state.epoch,
-        steps=state.global_step,
-        steps_per_epoch=steps_per_epoch,
-        wall_time_s=round(time.perf_counter() - started, 3),
-    )
-    logger.hparams(hparams_of(cfg), {k: v for k, v in results.items() if k.startswith(("val/", "test/"))})
-    logger.close()
-    (run_dir / "metrics.json").write_text(json.dumps(results, indent=2) + "\n")
+            # Final numbers come from the best epoch's weights (by the task's main validation metric).
+            distributed.barrier()  # rank 0 has written them
+            if (ckpt_dir / checkpoint.BEST).exists():
+                model.load_state_dict(checkpoint.load(ckpt_dir / checkpoint.BEST, device)["model"])
+            final = evaluate(model, loss_fn, val_split, data, tcfg.eval_batch_size, device, precision.autocast)
+            results: dict[str, Any] = {f"val/{k}": v for k, v in final.items()}
+            if tcfg.test:
+                test = evaluate(model, loss_fn, test_split, data, tcfg.eval_batch_size, device, precision.autocast)
+                results.update({f"test/{k}": v for k, v in test.items()})
+            results.update(
+                best_epoch=state.best_epoch,
+                epochs=state.epoch,
+                steps=state.global_step,
+                steps_per_epoch=steps_per_epoch,
+                skipped_steps=state.skipped_steps,
+                wall_time_s=round(time.perf_counter() - started, 3),
+            )
+            logger.hparams(hparams_of(cfg), {k: v for k, v in results.items() if k.startswith(("val/", "test/"))})
+    finally:
+        progress.close()
+        logger.close()
+    if distributed.is_main():
+        (run_dir / "metrics.json").write_text(json.dumps(results, indent=2) + "\n")
     return results
 
 
-def _checkpoint_state(cfg, model, optimizer, scheduler, state: TrainState, history) -> dict[str, Any]:
+def log_train_loss(logger: RunLogger, state: TrainState, epoch: int, cfg: DictConfig, ckpt_dir: Path) -> None:
+    """Log the mean train loss since the last log: the one host-device sync of the step loop."""
+    if state.running_steps:
+        mean_loss = distributed.mean_over_ranks(float(state.running_loss) / state.running_steps)
+        if not math.isfinite(mean_loss) and cfg.trainer.on_nan == "stop":  # device runs find a NaN here
+            first = state.global_step - state.running_steps + 1
+            raise UserError(non_finite_message(mean_loss, (first, state.global_step), epoch, cfg, ckpt_dir))
+        logger.scalar("train/loss", mean_loss, state.global_step)
+    if cfg.trainer.on_nan == "skip":
+        logger.scalar("train/skipped_steps", state.skipped_steps, state.global_step)
+    state.running_loss.zero_()
+    state.running_steps = 0
+
+
+def non_finite_message(value: float, step: int | tuple[int, int], epoch: int, cfg: DictConfig, ckpt_dir: Path) -> str:
+    where = f"at step {step}" if isinstance(step, int) else f"in steps {step[0]}-{step[1]}"
+    last = ckpt_dir / checkpoint.LAST
+    kept = (
+        f"The last good checkpoint is kept unchanged: {last}."
+        if last.exists()
+        else "No checkpoint was written (the first epoch did not finish)."
+    )
+    return (
+        f"the training loss is {value} {where} (epoch {epoch}); training stopped. Likely cause: a learning rate "
+        f"too high for this loss (optim.lr={cfg.optim.lr}: try 10x smaller, or trainer.grad_clip=1.0), or "
+        "values outside the loss's domain (log of 0 from probabilities of exactly 0 or 1; with "
+        f"trainer.precision=fp16 an overflow: try bf16). {kept} trainer.on_nan=skip skips such batches instead."
+    )
+
+
+def check_finite_weights(model: nn.Module, epoch: int, ckpt_dir: Path) -> None:
+    """Stop before a checkpoint would store non-finite weights (one sync per epoch)."""
+    tensors = [t for t in model.state_dict().values() if t.is_floating_point()]
+    if tensors and not bool(torch.stack([torch.isfinite(t).all() for t in tensors]).all()):
+        raise UserError(
+            f"the model's weights became NaN or inf in epoch {epoch} although no training loss was: exploding "
+            "gradients. Set trainer.grad_clip (e.g. 1.0) or lower optim.lr. The last good checkpoint is kept "
+            f"unchanged in {ckpt_dir}."
+        )
+
+
+def compile_model(model: nn.Module) -> nn.Module:
+    """torch.compile the model for training steps (trainer.compile=true)."""
+    try:
+        return torch.compile(model)
+    except RuntimeError as exc:  # e.g. an unsupported Python version
+        raise UserError(f"trainer.compile=true: torch.compile is not available here ({exc}); drop it") from None
+
+
+def refuse_to_overwrite(run_dir: Path) -> None:
+    """A new run must not write over the checkpoints or metrics of an earlier run in the same folder."""
+    names = (checkpoint.LAST, checkpoint.PREVIOUS, checkpoint.BEST)
+    taken = [p for p in (*(run_dir / "checkpoints" / n for n in names), run_dir / "metrics.json") if p.exists()]
+    if taken:
+        raise UserError(
+            f"{run_dir} already holds a run ({taken[0].relative_to(run_dir)}). Add trainer.resume=true to "
+            "continue it, or choose a new directory (drop hydra.run.dir=...) to start another run."
+        )
+
+
+def checkpoint_state(cfg, model, optimizer, scheduler, scaler, state: TrainState, history, logger) -> dict[str, Any]:
+    """Everything needed to continue exactly, as tensors and plain containers (weights_only loadable)."""
     return {
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(),
+        "scaler": scaler.state_dict(),
         "epoch": state.epoch,
+        "batch_in_epoch": state.batch_in_epoch,
         "global_step": state.global_step,
         "best": list(state.best) if state.best else None,
         "best_epoch": state.best_epoch,
+        "skipped_steps": state.skipped_steps,
+        "running_loss": state.running_loss.detach().clone(),
+        "running_steps": state.running_steps,
         "history": history,
-        "rng": {
-            "python": list(random.getstate()[1]),
-            "numpy": np.random.get_state()[1].tolist(),
-            "torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        },
+        "rng": checkpoint.rng_state(),
         "config": OmegaConf.to_container(cfg, resolve=True),
+        "overrides": _overrides(),
+        # Where each TensorBoard file stood: a resume cuts off what was logged after this checkpoint.
+        "events": logger.positions(),
     }
 
 
-def restore(path: Path, model, optimizer, scheduler, device) -> tuple[TrainState, list[dict[str, float]]]:
-    if not path.exists():
+def restore(
+    loaded: checkpoint.Loaded, cfg, model, optimizer, scheduler, scaler, device
+) -> tuple[TrainState, list[dict[str, float]]]:
+    """Load a checkpoint into the freshly built objects; the RNGs last, after model init has drawn from them."""
+    ckpt = loaded.state
+    _warn_config_changes(ckpt.get("config") or {}, cfg, ckpt.get("overrides"))
+    try:
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+    except (RuntimeError, ValueError, KeyError) as exc:
+        original = " ".join(ckpt.get("overrides") or []) or "(see its .hydra folder)"
         raise UserError(
-            f"trainer.resume=true but there is no checkpoint at {path}. "
-            "Point hydra.run.dir at the run to resume, or drop trainer.resume."
-        )
-    ckpt = checkpoint.load(path, device)
-    model.load_state_dict(ckpt["model"])
-    optimizer.load_state_dict(ckpt["optimizer"])
+            f"{loaded.path} does not fit the model or optimiser built from this config ({str(exc).splitlines()[0]}). "
+            f"Resume with the run's original overrides: {original}"
+        ) from None
     scheduler.load_state_dict(ckpt["scheduler"])
-    rng = ckpt["rng"]
-    random.setstate((3, tuple(rng["python"]), None))
-    np.random.set_state(("MT19937", np.array(rng["numpy"], dtype=np.uint32), 624, 0, 0.0))
-    torch.set_rng_state(rng["torch"].cpu())
-    if rng["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all([s.cpu() for s in rng["cuda"]])
+    if scaler.is_enabled() and ckpt.get("scaler"):
+        scaler.load_state_dict(ckpt["scaler"])
+    checkpoint.set_rng_state(ckpt["rng"])
     best = tuple(ckpt["best"]) if ckpt["best"] else None
-    state = TrainState(ckpt["epoch"], ckpt["global_step"], best, ckpt["best_epoch"])
+    running = ckpt.get("running_loss")
+    state = TrainState(
+        epoch=ckpt["epoch"],
+        batch_in_epoch=ckpt.get("batch_in_epoch", 0),
+        global_step=ckpt["global_step"],
+        best=best,
+        best_epoch=ckpt["best_epoch"],
+        skipped_steps=ckpt.get("skipped_steps", 0),
+        running_loss=(running if running is not None else torch.zeros(())).to(device),
+        running_steps=ckpt.get("running_steps", 0),
+    )
+    where = f"epoch {state.epoch}" + (f", batch {state.batch_in_epoch}" if state.batch_in_epoch else "")
+    print(f"resuming from {loaded.path} ({where}, step {state.global_step})", file=sys.stderr)
     return state, list(ckpt["history"])
+
+
+def _overrides() -> list[str]:
+    """The command-line overrides of this run when it runs under Hydra (stored so a resume can show them)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+
+
+def _flat(data: Any, prefix: str = "") -> dict[str, Any]:
+    """{'a': {'b': 1}} -> {'a.b': 1}; lists stay values."""
+    if not isinstance(data, dict):
+        return {prefix: data}
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        flat.update(_flat(value, f"{prefix}{key}."))
+    return {k.rstrip("."): v for k, v in flat.items()}
+
+
+def _warn_config_changes(saved: dict[str, Any], cfg: DictConfig, overrides: list[str] | None) -> None:
+    """A resume with other settings is allowed (e.g. a lower lr after a NaN), but it is said out loud."""
+    old, new = _flat(saved), _flat(OmegaConf.to_container(cfg, resolve=True))
+    # Keys only in the new config were added to the schema since the checkpoint: not a change.
+    changes = [
+        f"{k}: {old[k]} -> {new.get(k, '(unset)')}"
+        for k in sorted(old)
+        if k not in RESUME_IGNORED_KEYS and old[k] != new.get(k)
+    ]
+    if changes:
+        shown = "; ".join(changes[:5]) + (f"; and {len(changes) - 5} more" if len(changes) > 5 else "")
+        print(
+            f"warning: resuming with a config that differs from the checkpoint's ({shown}); the result will "
+            f"differ from an uninterrupted run. The run's original overrides: {' '.join(overrides or []) or '?'}",
+            file=sys.stderr,
+        )
 
 
 def hparams_of(cfg: DictConfig) -> dict[str, Any]:
@@ -279,5 +490,5 @@ def hparams_of(cfg: DictConfig) -> dict[str, Any]:
 def _progress(tcfg, start: int):
     from tqdm import tqdm
 
-    enabled = tcfg.progress and sys.stderr.isatty()
+    enabled = tcfg.progress and sys.stderr.isatty() and distributed.is_main()
     return tqdm(total=tcfg.max_epochs, initial=start, desc="epochs", unit="ep", disable=not enabled, leave=False)

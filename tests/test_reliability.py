@@ -1,0 +1,394 @@
+"""Checkpoints, resume after SIGKILL / SIGINT / SIGTERM, corrupt-file fallback, NaN guards, determinism.
+
+The resume tests compare against an uninterrupted run of the same command: metrics.json, every
+tensor of last.pt and best.pt (torch.equal), and every TensorBoard scalar (same steps, same values,
+each (tag, step) exactly once in the raw event files).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import ROOT, compose, read_metrics, read_scalars, run_cli
+
+# digits with batch 8: 158 steps per epoch, about a second an epoch on one thread.
+KILL_ARGS = (
+    "task=multiclass",
+    "data.batch_size=8",
+    "trainer.max_epochs=2",
+    "trainer.num_threads=1",
+    "trainer.device=cpu",
+    "trainer.log_every_n_steps=2",
+)
+STEPS_PER_EPOCH = 158
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def raw_scalar_steps(run_dir: Path) -> list[tuple[str, int]]:
+    """Every (tag, step) of every scalar in the raw event files, without any reader-side purging."""
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+
+    pairs = []
+    for path in sorted(run_dir.glob("events.out.tfevents.*")):
+        for event in EventFileLoader(str(path)).Load():
+            for value in event.summary.value:
+                if value.metadata.plugin_data.plugin_name == "scalars":
+                    pairs.append((value.tag, event.step))
+    return pairs
+
+
+def assert_same_tensors(a, b, where: str = "") -> None:
+    """Recursively: every tensor equal bitwise (torch.equal), every other value equal."""
+    if isinstance(a, torch.Tensor):
+        assert isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b), where
+    elif isinstance(a, dict):
+        assert set(a) == set(b), where
+        for key in a:
+            assert_same_tensors(a[key], b[key], f"{where}.{key}")
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_same_tensors(x, y, f"{where}[{i}]")
+    else:
+        assert a == b or (a != a and b != b), f"{where}: {a} != {b}"  # NaN == NaN here
+
+
+def assert_same_run(reference: Path, other: Path) -> None:
+    """Same metrics, same weights and optimiser state in last.pt and best.pt, same curves."""
+    m1, m2 = read_metrics(reference), read_metrics(other)
+    m1.pop("wall_time_s")
+    m2.pop("wall_time_s")
+    assert m1 == m2
+    for name in ("last.pt", "best.pt"):
+        a = torch.load(reference / "checkpoints" / name, weights_only=True)
+        b = torch.load(other / "checkpoints" / name, weights_only=True)
+        for key in ("model", "optimizer", "scheduler", "scaler", "epoch", "global_step", "best", "history", "rng"):
+            assert_same_tensors(a[key], b[key], f"{name}:{key}")
+    assert read_scalars(reference) == read_scalars(other)
+    steps = raw_scalar_steps(other)
+    duplicated = {p for p in steps if steps.count(p) > 1}
+    assert not duplicated, sorted(duplicated)[:10]
+    assert sorted(steps) == sorted(raw_scalar_steps(reference))
+
+
+def start_run(run_dir: Path, *extra: str) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("HYDRA_FULL_ERROR", None)
+    return subprocess.Popen(
+        [sys.executable, "-m", "trainer", *KILL_ARGS, f"hydra.run.dir={run_dir}", *extra],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_until_mid_epoch(proc: subprocess.Popen, run_dir: Path, timeout: float = 120) -> dict:
+    """Poll until the first epoch's checkpoint exists and steps after it reached the event file."""
+    last = run_dir / "checkpoints" / "last.pt"
+    deadline = time.monotonic() + timeout
+    ckpt = None
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()[1][-3000:]
+        if ckpt is None and last.exists():
+            ckpt = torch.load(last, weights_only=True)
+        if ckpt is not None:
+            written = sum(p.stat().st_size for p in run_dir.glob("events.out.tfevents.*"))
+            if written > sum(ckpt["events"].values()) + 400:  # a dozen train/loss events past the checkpoint
+                return ckpt
+        time.sleep(0.01)
+    raise AssertionError("the run did not reach the middle of its second epoch in time")
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> Path:
+    """The uninterrupted run every interrupted one is compared with."""
+    run_dir = tmp_path_factory.mktemp("reference") / "run"
+    result = run_cli(*KILL_ARGS, f"hydra.run.dir={run_dir}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return run_dir
+
+
+# ---------------------------------------------------------------- kill and resume (subprocesses)
+
+
+def test_sigkill_mid_epoch_then_resume_matches_uninterrupted_run(reference, tmp_path):
+    run_dir = tmp_path / "killed"
+    proc = start_run(run_dir)
+    wait_until_mid_epoch(proc, run_dir)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    assert not (run_dir / "metrics.json").exists()
+
+    ckpt = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)
+    assert (ckpt["epoch"], ckpt["batch_in_epoch"]) == (1, 0)  # the checkpoint at the end of epoch 0
+    logged = max(step for tag, step in raw_scalar_steps(run_dir) if tag == "train/loss")
+    # The killed process logged steps after its checkpoint, inside an epoch: resume must drop them.
+    assert ckpt["global_step"] < logged < ckpt["global_step"] + STEPS_PER_EPOCH
+
+    result = run_cli(*KILL_ARGS, f"hydra.run.dir={run_dir}", "trainer.resume=true")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"resuming from {run_dir / 'checkpoints' / 'last.pt'}" in result.stderr
+    assert_same_run(reference, run_dir)
+
+
+@pytest.mark.parametrize("sig, code, resume", [(signal.SIGINT, 130, True), (signal.SIGTERM, 143, False)])
+def test_signal_stops_at_a_step_with_checkpoint_and_printed_resume_command(reference, tmp_path, sig, code, resume):
+    run_dir = tmp_path / "stopped"
+    proc = start_run(run_dir)
+    wait_until_mid_epoch(proc, run_dir)
+    proc.send_signal(sig)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == code, stderr[-3000:]
+    assert "Traceback" not in stderr
+    assert not (run_dir / "metrics.json").exists()
+
+    ckpt = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)
+    assert 0 < ckpt["batch_in_epoch"] < STEPS_PER_EPOCH  # a mid-epoch checkpoint, at a step boundary
+    assert ckpt["global_step"] == ckpt["epoch"] * STEPS_PER_EPOCH + ckpt["batch_in_epoch"]
+
+    command = stderr.split("resume with:")[1].strip().splitlines()[0]
+    argv = shlex.split(command)
+    assert argv[:3] == ["python", "-m", "trainer"]
+    assert f"hydra.run.dir={run_dir.resolve()}" in argv and "trainer.resume=true" in argv
+    assert set(KILL_ARGS) <= set(argv)
+    if resume:  # the printed command continues mid-epoch to the very same result
+        result = run_cli(*argv[3:])
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert_same_run(reference, run_dir)
+
+
+# ---------------------------------------------------------------- in-process runs (small and fast)
+
+TINY = ("task=binary", "trainer.max_epochs=3", "trainer.device=cpu", "trainer.progress=false", "trainer.num_threads=1")
+
+
+def train_in_process(run_dir: Path, *overrides: str) -> dict:
+    from trainer.train import train
+
+    return train(compose(*TINY, *overrides), run_dir)
+
+
+@pytest.fixture
+def restore_threads():
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_checkpoint_holds_the_whole_state_and_rotates(tmp_path, restore_threads):
+    run_dir = tmp_path / "run"
+    train_in_process(run_dir)
+    ckpt_dir = run_dir / "checkpoints"
+    last = torch.load(ckpt_dir / "last.pt", weights_only=True)
+    previous = torch.load(ckpt_dir / "last.prev.pt", weights_only=True)
+    assert (last["epoch"], previous["epoch"]) == (3, 2)
+    assert last["global_step"] == 3 * read_metrics(run_dir)["steps_per_epoch"]
+    for key in ("model", "optimizer", "scheduler", "scaler", "rng", "config", "history", "events", "best"):
+        assert key in last, key
+    assert set(last["rng"]) == {"python", "numpy", "torch", "cuda"}
+    assert last["config"]["task"]["name"] == "binary" and len(last["history"]) == 3
+    best = torch.load(ckpt_dir / "best.pt", weights_only=True)
+    assert best["epoch"] == read_metrics(run_dir)["best_epoch"] + 1
+    assert not list(ckpt_dir.glob(".*.tmp"))  # no temporary file left behind
+
+
+def test_same_config_and_seed_twice_gives_identical_results(tmp_path, restore_threads):
+    first = train_in_process(tmp_path / "first", "model.dropout=0.3")
+    second = train_in_process(tmp_path / "second", "model.dropout=0.3")
+    first.pop("wall_time_s")
+    second.pop("wall_time_s")
+    assert first == second
+    a = torch.load(tmp_path / "first" / "checkpoints" / "last.pt", weights_only=True)["model"]
+    b = torch.load(tmp_path / "second" / "checkpoints" / "last.pt", weights_only=True)["model"]
+    assert_same_tensors(a, b)
+    assert read_scalars(tmp_path / "first") == read_scalars(tmp_path / "second")
+
+
+def test_rng_state_round_trip_is_exact():
+    from trainer import checkpoint
+
+    random.gauss(0, 1)  # leave a cached second gaussian in both generators: part of the state
+    np.random.standard_normal()
+    torch.rand(3)
+    saved = checkpoint.rng_state()
+    buffer = __import__("io").BytesIO()
+    torch.save(saved, buffer)
+    buffer.seek(0)
+    loaded = torch.load(buffer, weights_only=True)
+    expected = (random.random(), random.gauss(0, 1), np.random.standard_normal(3).tolist(), torch.rand(3))
+    random.seed(123)
+    np.random.seed(123)
+    torch.manual_seed(123)
+    checkpoint.set_rng_state(loaded)
+    again = (random.random(), random.gauss(0, 1), np.random.standard_normal(3).tolist(), torch.rand(3))
+    assert expected[:3] == again[:3] and torch.equal(expected[3], again[3])
+
+
+def test_corrupt_last_checkpoint_falls_back_to_the_previous_one(tmp_path, restore_threads, capfd):
+    reference = train_in_process(tmp_path / "reference")
+    run_dir = tmp_path / "run"
+    train_in_process(run_dir)
+    (run_dir / "metrics.json").unlink()
+    last = run_dir / "checkpoints" / "last.pt"
+    last.write_bytes(last.read_bytes()[: last.stat().st_size // 2])  # a copy cut short
+
+    resumed = train_in_process(run_dir, "trainer.resume=true")
+    err = capfd.readouterr().err
+    assert "last.pt is corrupt" in err and "resuming from last.prev.pt (epoch 2" in err
+    reference.pop("wall_time_s")
+    resumed.pop("wall_time_s")
+    assert resumed == reference  # epoch 3 redone from epoch 2's state: the same result
+
+
+def test_resume_refuses_when_no_checkpoint_reads_back(tmp_path, restore_threads):
+    from trainer.errors import UserError
+
+    run_dir = tmp_path / "run"
+    train_in_process(run_dir, "trainer.max_epochs=1")
+    for path in (run_dir / "checkpoints").glob("*.pt"):
+        path.write_bytes(b"not a checkpoint")
+    with pytest.raises(UserError, match="cannot resume: no checkpoint .* reads back"):
+        train_in_process(run_dir, "trainer.resume=true")
+
+
+class NaNOnCalls(torch.nn.Module):
+    """Wraps a loss; returns NaN on the given (1-based) training calls."""
+
+    def __init__(self, loss: torch.nn.Module, bad_calls: set[int]) -> None:
+        super().__init__()
+        self.loss, self.bad_calls, self.calls = loss, bad_calls, 0
+
+    def forward(self, output, target):
+        value = self.loss(output, target)
+        if torch.is_grad_enabled():  # training steps only, not evaluation
+            self.calls += 1
+            if self.calls in self.bad_calls:
+                return value * float("nan")
+        return value
+
+    def head_size(self, *args):
+        return self.loss.head_size(*args)
+
+    def predict(self, output):
+        return self.loss.predict(output)
+
+
+def nan_loss(monkeypatch, bad_calls: set[int]) -> None:
+    from trainer import train as train_module
+
+    real = train_module.build_loss
+    monkeypatch.setattr(train_module, "build_loss", lambda cfg, data: NaNOnCalls(real(cfg, data), bad_calls))
+
+
+def test_on_nan_stop_names_the_step_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch, restore_threads):
+    from trainer.errors import UserError
+
+    run_dir = tmp_path / "run"
+    steps = train_in_process(tmp_path / "probe", "trainer.max_epochs=1")["steps_per_epoch"]
+    bad_step = steps + 3  # in the second epoch
+    nan_loss(monkeypatch, {bad_step})
+    with pytest.raises(UserError) as info:
+        train_in_process(run_dir)
+    message = str(info.value)
+    assert f"the training loss is nan at step {bad_step} (epoch 1)" in message
+    assert "optim.lr" in message and "trainer.on_nan=skip" in message and "last good checkpoint" in message
+    ckpt = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)
+    assert ckpt["epoch"] == 1 and ckpt["global_step"] == steps
+    assert all(torch.isfinite(t).all() for t in ckpt["model"].values() if t.is_floating_point())
+    assert not (run_dir / "metrics.json").exists()
+
+
+def test_on_nan_skip_skips_and_counts(tmp_path, monkeypatch, restore_threads):
+    bad = {2, 5, 9}
+    nan_loss(monkeypatch, bad)
+    run_dir = tmp_path / "run"
+    results = train_in_process(run_dir, "trainer.on_nan=skip", "trainer.log_every_n_steps=1")
+    assert results["skipped_steps"] == len(bad)
+    assert json.loads((run_dir / "metrics.json").read_text())["skipped_steps"] == len(bad)
+    skipped = dict(read_scalars(run_dir)["train/skipped_steps"])
+    assert [skipped[s] for s in (1, 2, 4, 5, 9, 10)] == [0, 1, 1, 2, 3, 3]
+    losses = read_scalars(run_dir)["train/loss"]
+    assert all(np.isfinite(v) for _, v in losses)
+    assert {s for s, _ in losses}.isdisjoint(bad)  # a window of one skipped batch has no mean loss
+    assert math.isfinite(results["val/loss"])  # the skipped batches left the weights finite
+
+
+def test_grad_clip_bounds_each_update(tmp_path, restore_threads):
+    """Plain SGD with lr=1: each step moves the weights by exactly the (clipped) gradient."""
+    sgd = ("optim=sgd", "optim.lr=1.0", "optim.momentum=0.0", "optim.nesterov=false", "optim.weight_decay=0.0")
+    clip = 1e-3
+
+    def moved(run_dir: Path, *extra: str) -> tuple[float, int]:
+        from trainer.train import train
+
+        cfg = compose(*TINY, *sgd, *extra)
+        results = train(cfg, run_dir)
+        after = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)["model"]
+        before = init_weights(cfg)
+        delta = torch.cat([(after[k] - before[k]).flatten() for k in before]).norm()
+        return float(delta), results["steps"]
+
+    clipped, steps = moved(tmp_path / "clipped", f"trainer.grad_clip={clip}")
+    free, _ = moved(tmp_path / "free")
+    assert clipped <= steps * clip * (1 + 1e-4)  # triangle inequality over the steps
+    assert clipped > 0.5 * clip  # it did train
+    assert free > 10 * clipped
+
+
+def init_weights(cfg) -> dict[str, torch.Tensor]:
+    """The model's initial weights for this config (the same seeded construction as train())."""
+    from trainer.data import build_data
+    from trainer.models import build_model
+    from trainer.train import build_loss, seed_everything
+
+    seed_everything(cfg.seed)
+    data = build_data(cfg.data, cfg.task.name)
+    loss = build_loss(cfg, data)
+    model = build_model(cfg.model, data.kind, data.input_shape, loss.head_size(cfg.task.name, data.num_outputs))
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def test_in_process_stop_request_writes_a_checkpoint_at_the_next_step(tmp_path, monkeypatch, restore_threads):
+    """SIGTERM delivered to this process while train() runs: Interrupted, with a resumable checkpoint."""
+    from trainer import train as train_module
+    from trainer.signals import Interrupted
+
+    real_batch_order = train_module.batch_order
+
+    def order_then_signal(n, seed, epoch):  # the signal arrives as epoch 1 starts
+        if epoch == 1:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real_batch_order(n, seed, epoch)
+
+    monkeypatch.setattr(train_module, "batch_order", order_then_signal)
+    run_dir = tmp_path / "run"
+    with pytest.raises(Interrupted) as info:
+        train_in_process(run_dir)
+    assert info.value.exit_code == 143
+    ckpt = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)
+    assert (ckpt["epoch"], ckpt["batch_in_epoch"]) == (1, 0)  # stopped before the first step of epoch 1
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handlers are restored
+
+    monkeypatch.setattr(train_module, "batch_order", real_batch_order)
+    resumed = train_in_process(run_dir, "trainer.resume=true")
+    reference = train_in_process(tmp_path / "reference")
+    resumed.pop("wall_time_s")
+    reference.pop("wall_time_s")
+    assert resumed == reference
