@@ -13,6 +13,7 @@ from omegaconf import DictConfig
 
 from . import config as _config  # noqa: F401  (registers the structured configs)
 from .errors import UserError
+from .signals import Interrupted, resume_command
 
 CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 log = logging.getLogger("losslab")
@@ -25,6 +26,8 @@ def main(cfg: DictConfig) -> float | None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
         results = train(cfg, run_dir)
+    except Interrupted as exc:
+        _stopped(exc, resume_command(run_dir, list(HydraConfig.get().overrides.task)))
     except UserError as exc:
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
@@ -33,6 +36,12 @@ def main(cfg: DictConfig) -> float | None:
     main_key = f"val/{cfg.task.main_metric}"
     print(_summary(cfg, run_dir, results))
     return results.get(main_key)
+
+
+def _stopped(exc: Interrupted, command: str) -> None:
+    """After SIGINT/SIGTERM: say where the checkpoint is and how to go on; exit 130 / 143."""
+    print(f"\n{exc}; checkpoint saved to {exc.checkpoint}\nresume with:\n  {command}", file=sys.stderr, flush=True)
+    sys.exit(exc.exit_code)
 
 
 def _summary(cfg: DictConfig, run_dir: Path, results: dict) -> str:
