@@ -479,6 +479,9 @@ def hparams_of(cfg: DictConfig) -> dict[str, Any]:
         "trainer.max_epochs": cfg.trainer.max_epochs,
         "seed": cfg.seed,
         "tag": cfg.tag,
+        # Noise-robust losses are compared across noise rates; keep the rate in the HParams table.
+        "data.label_noise": cfg.data.label_noise,
+        "data.label_noise_mode": cfg.data.label_noise_mode,
     }
     for key, value in OmegaConf.to_container(cfg.loss, resolve=True).items():
         flat["loss" if key == "name" else f"loss.{key}"] = (
