@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 import sys
 import time
@@ -181,6 +182,8 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     if tcfg.num_threads:
         torch.set_num_threads(tcfg.num_threads)
     if tcfg.deterministic:
+        # cuBLAS is deterministic only with a fixed workspace, read when its first handle is made (README).
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True, warn_only=True)
     device = distributed.setup(resolve_device(tcfg.device))  # under torchrun: join the group, cuda:LOCAL_RANK
     precision = build_precision(tcfg.precision, device)
