@@ -12,6 +12,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from . import config as _config  # noqa: F401  (registers the structured configs)
+from .distributed import cleanup, is_main, share_run_stamp
 from .errors import UserError
 from .signals import Interrupted, resume_command
 
@@ -34,7 +35,8 @@ def main(cfg: DictConfig) -> float | None:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
     main_key = f"val/{cfg.task.main_metric}"
-    print(_summary(cfg, run_dir, results))
+    if is_main():  # under torchrun, rank 0 speaks for all
+        print(_summary(cfg, run_dir, results))
     return results.get(main_key)
 
 
@@ -54,5 +56,14 @@ def _summary(cfg: DictConfig, run_dir: Path, results: dict) -> str:
     )
 
 
+def cli() -> None:
+    """``python -m trainer``; under torchrun, the processes first agree on one run directory."""
+    share_run_stamp()
+    try:
+        main()
+    finally:
+        cleanup()
+
+
 if __name__ == "__main__":
-    main()
+    cli()
