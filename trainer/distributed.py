@@ -156,9 +156,11 @@ def main_first() -> Iterator[None]:
     """Rank 0 runs the block first (downloads, caches), then the other ranks (which then find the files)."""
     if world_size() > 1 and not is_main():
         dist.barrier()
-    yield
-    if world_size() > 1 and is_main():
-        dist.barrier()
+    try:
+        yield
+    finally:  # also when rank 0 failed: the others then meet the same error instead of waiting forever
+        if world_size() > 1 and is_main():
+            dist.barrier()
 
 
 def barrier() -> None:
