@@ -67,9 +67,36 @@ def losses_table() -> str:
     return "\n".join(rows) + "\n"
 
 
+def experiment_yaml(task: str) -> str:
+    """``experiment=compare_<task>``: every loss that fits the task x 3 seeds, one budget for all."""
+    return f"""# @package _global_
+{HEADER.rstrip()}
+# Every loss that fits the {task} task x 3 seeds. Only the loss and the seed vary, so every loss gets
+# the same budget: the task's epochs, optimiser, lr, model and data (conf/task/{task}.yaml).
+#   python -m trainer -m experiment=compare_{task}                          # one job at a time
+#   python -m trainer -m experiment=compare_{task} hydra/launcher=parallel  # one job per core
+#   python scripts/compare.py multirun/compare_{task}/<timestamp>
+defaults:
+  - override /task: {task}
+
+tag: compare_{task}
+
+hydra:
+  sweep:
+    dir: multirun/compare_{task}/${{now:%Y-%m-%d_%H-%M-%S_%f}}
+  sweeper:
+    params:
+      loss: {",".join(losses.available(task))}
+      seed: 0,1,2
+"""
+
+
 def expected_files() -> dict[Path, str]:
     files = {ROOT / "conf" / "loss" / f"{i.name}.yaml": loss_yaml(i) for i in losses.all_infos()}
     files[ROOT / "docs" / "losses.md"] = losses_table()
+    for task in losses.TASKS:  # only tasks with a config (conf/task/<task>.yaml) and a fitting loss
+        if (ROOT / "conf" / "task" / f"{task}.yaml").exists() and losses.available(task):
+            files[ROOT / "conf" / "experiment" / f"compare_{task}.yaml"] = experiment_yaml(task)
     return files
 
 
@@ -84,8 +111,9 @@ def main() -> int:
             if not args.check:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(text)
-    generated = {p.name for p in expected_files() if p.parent.name == "loss"}
-    orphans = [p for p in (ROOT / "conf" / "loss").glob("*.yaml") if p.name not in generated]
+    generated = {p.relative_to(ROOT) for p in expected_files()}
+    candidates = [*(ROOT / "conf" / "loss").glob("*.yaml"), *(ROOT / "conf" / "experiment").glob("compare_*.yaml")]
+    orphans = [p for p in candidates if p.relative_to(ROOT) not in generated]
     if args.check:
         for path in stale + orphans:
             print(f"out of date: {path.relative_to(ROOT)} (run python scripts/generate.py)")

@@ -9,22 +9,31 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from . import config as _config  # noqa: F401  (registers the structured configs)
 from .distributed import cleanup, is_main, share_run_stamp
 from .errors import UserError
-from .signals import Interrupted, resume_command
+from .signals import Interrupted, resume_command, resume_sweep_command
 
 CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 log = logging.getLogger("losslab")
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
-def main(cfg: DictConfig) -> float | None:
+def main(cfg: DictConfig) -> float | dict | None:
     from .train import train  # heavy imports only once the config is known to be valid
 
     run_dir = Path(HydraConfig.get().runtime.output_dir)
+    if HydraConfig.get().mode == RunMode.MULTIRUN:
+        # Sweeps skip finished jobs, resume interrupted ones and record failures instead of stopping.
+        from .sweep import run_sweep_job
+
+        try:
+            return run_sweep_job(cfg, run_dir, train)
+        except Interrupted as exc:  # SIGINT/SIGTERM: the job saved a checkpoint; stop the whole sweep
+            _stopped(exc, resume_sweep_command(Path(HydraConfig.get().sweep.dir), sys.argv[1:]))
     try:
         results = train(cfg, run_dir)
     except Interrupted as exc:

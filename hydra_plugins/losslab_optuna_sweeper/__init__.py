@@ -1,0 +1,1 @@
+"""A Hydra sweeper that drives a current Optuna study (hydra-optuna-sweeper pins optuna<3)."""

@@ -1,0 +1,176 @@
+"""scripts/compare.py on hand-made run folders, so every number in the report is known in advance."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import math
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import ROOT
+
+spec = importlib.util.spec_from_file_location("compare_under_test", ROOT / "scripts" / "compare.py")
+compare = importlib.util.module_from_spec(spec)
+sys.modules[spec.name] = compare  # dataclasses look their module up there
+spec.loader.exec_module(compare)
+
+
+def make_run(
+    run_dir: Path,
+    overrides: list[str],
+    config: dict,
+    metrics: dict | None,
+    curve: dict[str, list[float]] | None = None,
+    failed: str | None = None,
+) -> None:
+    """A run folder as a sweep job leaves it: Hydra's .hydra files, metrics.json, event files."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    (run_dir / ".hydra").mkdir(parents=True)
+    (run_dir / ".hydra" / "config.yaml").write_text(json.dumps(config))  # JSON is YAML
+    (run_dir / ".hydra" / "overrides.yaml").write_text(json.dumps(overrides))
+    if metrics is not None:
+        (run_dir / "metrics.json").write_text(json.dumps(metrics))
+    if failed is not None:
+        (run_dir / "failed.json").write_text(json.dumps({"reason": failed}))
+    if curve:
+        writer = SummaryWriter(str(run_dir))
+        for tag, values in curve.items():
+            for epoch, value in enumerate(values):
+                writer.add_scalar(tag, value, epoch)
+        writer.close()
+
+
+def task_config(seed: int, loss: str, main: str = "acc", mode: str = "max", task: str = "multiclass") -> dict:
+    return {
+        "task": {"name": task, "main_metric": main, "main_metric_mode": mode},
+        "loss": {"name": loss},
+        "optim": {"lr": 0.001},
+        "seed": seed,
+        "trainer": {"device": "cpu", "max_epochs": 4},
+    }
+
+
+# Per loss and seed: (val/acc, test/acc, val/loss, best_epoch, wall time) and the val/acc curve.
+RUNS = {
+    ("ce", 0): (0.90, 0.88, 0.30, 3, 10.0, [0.5, 0.8, 0.86, 0.90]),
+    ("ce", 1): (0.94, 0.91, 0.25, 2, 12.0, [0.6, 0.93, 0.94, 0.92]),
+    ("ce", 2): (0.92, 0.90, 0.28, 3, 11.0, [0.4, 0.7, 0.88, 0.92]),
+    ("mse", 0): (0.96, 0.95, 0.05, 1, 9.0, [0.95, 0.96, 0.94, 0.95]),
+    ("mse", 1): (0.98, 0.97, 0.04, 2, 9.5, [0.90, 0.95, 0.98, 0.97]),
+}
+
+
+@pytest.fixture
+def sweep(tmp_path) -> Path:
+    for (loss, seed), (val, test, val_loss, best, wall, curve) in RUNS.items():
+        make_run(
+            tmp_path / f"loss={loss},seed={seed}",
+            [f"loss={loss}", f"seed={seed}", "experiment=compare_multiclass"],
+            task_config(seed, loss),
+            {
+                "val/acc": val,
+                "test/acc": test,
+                "val/loss": val_loss,
+                "test/loss": val_loss + 0.01,
+                "best_epoch": best,
+                "epochs": 4,
+                "wall_time_s": wall,
+            },
+            {"val/acc": curve, "val/loss": [1.0 / (e + 1) for e in range(4)]},
+        )
+    # mse seed 2 diverged: recorded as failed, no metrics.json.
+    make_run(tmp_path / "loss=mse,seed=2", ["loss=mse", "seed=2"], task_config(2, "mse"), None, None, "the loss is nan")
+    (tmp_path / "multirun.yaml").write_text("{}")
+    return tmp_path
+
+
+def test_one_row_per_configuration_with_mean_and_std_over_seeds(sweep):
+    text = compare.compare(sweep)
+    rows = list(csv.DictReader((sweep / "report.csv").open()))
+    assert [r["configuration"] for r in rows] == ["loss=mse", "loss=ce"]  # higher val/acc first
+    for row in rows:
+        loss = row["configuration"].split("=")[1]
+        done = [v for (name, _), v in RUNS.items() if name == loss]
+        for index, key in enumerate(("val/acc", "test/acc", "val/loss")):
+            values = [v[index] for v in done]
+            assert float(row[f"{key}_mean"]) == pytest.approx(statistics.fmean(values), abs=1e-6)
+            assert float(row[f"{key}_std"]) == pytest.approx(statistics.stdev(values), abs=1e-6)
+        assert float(row["best_epoch_mean"]) == pytest.approx(statistics.fmean(v[3] + 1 for v in done))
+        assert float(row["wall_time_s_mean"]) == pytest.approx(statistics.fmean(v[4] for v in done))
+    mse, ce = rows
+    assert (mse["runs"], mse["completed"], mse["failed"]) == ("3", "2", "1")
+    assert (ce["runs"], ce["completed"], ce["failed"]) == ("3", "3", "0")
+    # Epochs to 95% of each run's best val/acc: ce 3, 2, 3; mse 1, 2.
+    assert float(ce["epochs_to_fraction_mean"]) == pytest.approx(8 / 3)
+    assert float(mse["epochs_to_fraction_mean"]) == pytest.approx(1.5)
+
+    report = (sweep / "report.md").read_text()
+    assert "| 1 | loss=mse | 2/3 | 1 | 0.9700 ± 0.0141 |" in report
+    assert "`loss=mse,seed=2` (failed): the loss is nan" in report
+    assert "loss=mse" in text and "loss=ce" in text  # the table, on the terminal too
+    png = (sweep / "curves.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_lower_is_better_metrics_sort_ascending(tmp_path):
+    for loss, mae in (("mse", 3.0), ("l1", 2.0), ("huber", 2.5)):
+        config = task_config(0, loss, main="mae", mode="min", task="regression")
+        make_run(tmp_path / loss, [f"loss={loss}"], config, {"val/mae": mae, "val/loss": 1.0, "best_epoch": 0})
+    compare.compare(tmp_path, make_plot=False)
+    rows = list(csv.DictReader((tmp_path / "report.csv").open()))
+    assert [r["configuration"] for r in rows] == ["loss=l1", "loss=huber", "loss=mse"]
+    assert not (tmp_path / "curves.png").exists()
+
+
+def test_epochs_to_fraction_of_the_best():
+    steps = lambda values: list(enumerate(values))  # noqa: E731
+    assert compare.epochs_to_fraction(steps([0.5, 0.9, 0.96, 1.0]), 0.95, "max") == 3
+    assert compare.epochs_to_fraction(steps([0.99, 0.5, 1.0]), 0.95, "max") == 1
+    assert compare.epochs_to_fraction(steps([4.0, 2.0, 1.04, 1.0]), 0.95, "min") == 3  # <= 1/0.95
+    assert math.isnan(compare.epochs_to_fraction(steps([-0.5, -0.2]), 0.95, "max"))  # no fraction of a negative
+    assert math.isnan(compare.epochs_to_fraction([], 0.95, "max"))
+
+
+def test_labels_keep_what_varies_and_shorten_floats():
+    runs = [
+        compare.Run(Path(f"t{i}"), f"t{i}", {}, ["task=multiclass", f"optim.lr={lr}", f"seed={i}"], None, None)
+        for i, lr in enumerate((0.0022881136684755237, 0.01))
+    ]
+    assert compare.labels_for([[runs[0]], [runs[1]]]) == ["optim.lr=0.002288", "optim.lr=0.01"]
+
+
+def test_a_dozen_configurations_plot_and_report(tmp_path):
+    for index in range(12):
+        for seed in (0, 1):
+            curve = [0.5 + 0.04 * e + 0.01 * index + 0.005 * seed for e in range(5)]
+            make_run(
+                tmp_path / f"c{index}-{seed}",
+                [f"loss=l{index}", f"seed={seed}"],
+                task_config(seed, f"l{index}"),
+                {"val/acc": curve[-1], "val/loss": 1 - curve[-1], "best_epoch": 4},
+                {"val/acc": curve, "val/loss": [1 - v for v in curve]},
+            )
+    compare.compare(tmp_path)
+    rows = list(csv.DictReader((tmp_path / "report.csv").open()))
+    assert [r["configuration"] for r in rows] == [f"loss=l{i}" for i in reversed(range(12))]
+    from matplotlib.image import imread
+
+    height, width = imread(tmp_path / "curves.png").shape[:2]
+    assert width >= 1500 and height >= 450
+
+
+def test_a_folder_without_runs_is_a_clear_error(tmp_path):
+    (tmp_path / "notes.txt").write_text("not a run")
+    for target, message in ((tmp_path, "no runs in"), (tmp_path / "missing", "is not a directory")):
+        result = subprocess.run(
+            [sys.executable, str(ROOT / "scripts" / "compare.py"), str(target)], capture_output=True, text=True
+        )
+        assert result.returncode == 2
+        assert result.stderr.startswith("error: ") and message in result.stderr
+        assert "Traceback" not in result.stderr

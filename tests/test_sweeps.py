@@ -1,0 +1,312 @@
+"""Sweeps through ``python -m trainer -m``: one folder per job, resume, failures, TensorBoard, Optuna."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, read_metrics, read_scalars, run_cli
+
+import losses
+
+LOSSES, SEEDS, EPOCHS = ("ce", "mse"), (0, 1), 2
+
+
+def run_name(loss: str, seed: int) -> str:
+    # hydra.job.override_dirname: the job's overrides, sorted by key.
+    return f"loss={loss},model=mlp,seed={seed},task=multiclass,trainer.max_epochs={EPOCHS}"
+
+
+def sweep_args(sweep_dir: Path) -> list[str]:
+    return [
+        "-m",
+        "task=multiclass",
+        "model=mlp",  # the MLP: much faster than the task's CNN on CPU
+        f"loss={','.join(LOSSES)}",
+        f"seed={','.join(map(str, SEEDS))}",
+        f"trainer.max_epochs={EPOCHS}",
+        "trainer.device=cpu",
+        f"hydra.sweep.dir={sweep_dir}",
+    ]
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory) -> Path:
+    """2 losses x 2 seeds x 2 epochs on digits (MLP), through the CLI (the basic launcher, one job at a time)."""
+    sweep_dir = tmp_path_factory.mktemp("sweep") / "s"
+    result = run_cli(*sweep_args(sweep_dir))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "Sweep summary: 4 jobs: 4 completed" in result.stdout
+    return sweep_dir
+
+
+def test_every_combination_runs_in_its_own_folder_named_by_its_overrides(sweep):
+    runs = {p.name for p in sweep.iterdir() if p.is_dir()}
+    assert runs == {run_name(loss, seed) for loss in LOSSES for seed in SEEDS}
+    for name in runs:
+        run_dir = sweep / name
+        metrics = read_metrics(run_dir)
+        assert metrics["epochs"] == EPOCHS
+        job = json.loads((run_dir / "job.json").read_text())
+        assert job["status"] == "completed" and job["action"] == "fresh"
+        assert job["config"]["loss"]["name"] == name.split(",")[0].split("=")[1]
+        assert len(list(run_dir.glob("events.out.tfevents.*"))) == 1
+    ledger = [json.loads(line) for line in (sweep / "jobs.jsonl").read_text().splitlines()]
+    assert sorted(e["job"] for e in ledger) == [0, 1, 2, 3]
+
+
+def test_rerun_skips_completed_jobs_and_resumes_the_interrupted_one(sweep, tmp_path):
+    sweep_dir = tmp_path / "s"
+    shutil.copytree(sweep, sweep_dir)
+    interrupted = sweep_dir / run_name("mse", 1)
+    uninterrupted = read_metrics(interrupted)
+    # Make the job look killed after its first epoch: the same job's state after epoch 1, no metrics.json.
+    one_epoch = tmp_path / "one_epoch"
+    result = run_cli(
+        "task=multiclass",
+        "model=mlp",
+        "loss=mse",
+        "seed=1",
+        "trainer.max_epochs=1",
+        "trainer.device=cpu",
+        f"hydra.run.dir={one_epoch}",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    for path in [*interrupted.glob("events.out.tfevents.*"), interrupted / "metrics.json"]:
+        path.unlink()
+    shutil.rmtree(interrupted / "checkpoints")
+    shutil.copytree(one_epoch / "checkpoints", interrupted / "checkpoints")
+    for path in one_epoch.glob("events.out.tfevents.*"):
+        shutil.copy(path, interrupted / path.name)
+    completed = {
+        n: (sweep_dir / n / "metrics.json").stat().st_mtime_ns
+        for n in os.listdir(sweep_dir)
+        if n != interrupted.name and (sweep_dir / n).is_dir()
+    }
+    assert len(completed) == 3
+
+    result = run_cli(*sweep_args(sweep_dir))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "4 jobs: 1 resumed, 3 skipped (already complete)" in result.stdout
+    for name, mtime in completed.items():  # not redone
+        assert (sweep_dir / name / "metrics.json").stat().st_mtime_ns == mtime
+        assert len(list((sweep_dir / name).glob("events.out.tfevents.*"))) == 1
+    resumed = read_metrics(interrupted)
+    assert resumed["epochs"] == EPOCHS
+    # Resuming from the epoch-1 state gives what the uninterrupted job got (CPU, deterministic).
+    for key in ("val/loss", "val/acc", "test/loss", "test/acc"):
+        assert resumed[key] == pytest.approx(uninterrupted[key], rel=1e-5, abs=1e-6), key
+    val_loss = read_scalars(interrupted)["val/loss"]
+    assert [step for step, _ in val_loss] == list(range(EPOCHS))  # epoch 0 logged once, epoch 1 added
+    assert json.loads((interrupted / "job.json").read_text())["action"] == "resume"
+
+
+def test_a_job_that_fails_is_recorded_and_the_others_go_on(tmp_path):
+    """One job raises a UserError (the loss does not fit), one diverges to NaN, one trains: in parallel."""
+    sweep_dir = tmp_path / "s"
+    result = run_cli(
+        "-m",
+        "task=regression",
+        "loss=mse,ce",
+        "optim.lr=0.001,1e30",
+        "trainer.max_epochs=1",
+        "trainer.device=cpu",
+        "hydra/launcher=parallel",
+        "hydra.launcher.n_jobs=2",
+        f"hydra.sweep.dir={sweep_dir}",
+    )
+    assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-3000:]
+    out = result.stdout
+    assert "Sweep summary: 4 jobs: 1 completed, 3 failed" in out
+    runs = {p.name: p for p in sweep_dir.iterdir() if p.is_dir()}
+    assert len(runs) == 4
+    (good,) = (p for n, p in runs.items() if n.startswith("loss=mse,optim.lr=0.001,"))
+    (nan_run,) = (p for n, p in runs.items() if n.startswith("loss=mse,") and p != good)
+    assert read_metrics(good)["epochs"] == 1 and not (good / "failed.json").exists()
+    for name, run_dir in runs.items():
+        if name.startswith("loss=ce,"):
+            failed = json.loads((run_dir / "failed.json").read_text())
+            assert "does not fit task 'regression'" in failed["reason"] and failed["error"] == "UserError"
+            assert f"FAILED {name}" in out
+    assert "nan" in json.loads((nan_run / "failed.json").read_text())["reason"].lower()
+    assert f"FAILED {nan_run.name}" in out
+    assert not (nan_run / "metrics.json").exists()
+    # joblib's loky workers get cores // n_jobs threads each (OMP_NUM_THREADS), which torch follows.
+    import joblib
+
+    assert json.loads((good / "job.json").read_text())["torch_threads"] == max(1, joblib.cpu_count() // 2)
+
+
+def test_a_different_config_in_the_same_run_folder_is_refused(tmp_path):
+    from trainer.sweep import SweepConflict, decide
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    assert decide(run_dir, {"seed": 0}) == "fresh"
+    (run_dir / "job.json").write_text(json.dumps({"config": {"seed": 0, "trainer": {"max_epochs": 2}}}))
+    (run_dir / "metrics.json").write_text("{}")
+    assert decide(run_dir, {"seed": 0, "trainer": {"max_epochs": 2}}) == "skip"
+    with pytest.raises(SweepConflict, match=r"trainer.max_epochs: 2 -> 3"):
+        decide(run_dir, {"seed": 0, "trainer": {"max_epochs": 3}})
+
+
+def test_compare_experiments_sweep_exactly_the_losses_that_fit_each_task():
+    from hydra import compose, initialize_config_dir
+
+    import trainer.config  # noqa: F401
+
+    tasks = sorted(p.stem for p in (ROOT / "conf" / "task").glob("*.yaml") if losses.available(p.stem))
+    assert {"multiclass", "multilabel", "binary", "regression"} <= set(tasks)
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        for task in tasks:
+            cfg = compose("config", overrides=[f"experiment=compare_{task}"], return_hydra_config=True)
+            params = cfg.hydra.sweeper.params
+            assert params.loss.split(",") == losses.available(task), task
+            assert params.seed == "0,1,2"
+            assert cfg.task.name == task
+            assert f"compare_{task}" in cfg.hydra.sweep.dir
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get(url: str, data: dict | None = None):
+    body = json.dumps(data).encode() if data is not None else None
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def test_tensorboard_serves_every_run_of_the_sweep(sweep):
+    port = _free_port()
+    tensorboard = Path(sys.executable).with_name("tensorboard")
+    command = [str(tensorboard), "--logdir", str(sweep), "--host", "127.0.0.1", "--port", str(port)]
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}/data/plugin"
+    names = {run_name(loss, seed) for loss in LOSSES for seed in SEEDS}
+    try:
+        deadline, tags = time.monotonic() + 90, {}
+        while time.monotonic() < deadline:
+            try:
+                tags = _get(f"{base}/scalars/tags")
+                if names <= set(tags) and all("val/loss" in tags[n] for n in names):
+                    break
+            except OSError:
+                pass
+            assert server.poll() is None, server.stderr.read()
+            time.sleep(0.5)
+        assert names <= set(tags), tags.keys()
+        for name in names:
+            query = urllib.parse.urlencode({"run": name, "tag": "val/loss"})
+            served = [(step, value) for _, step, value in _get(f"{base}/scalars/scalars?{query}")]
+            logged = read_scalars(sweep / name)["val/loss"]
+            assert [s for s, _ in served] == list(range(EPOCHS))
+            assert [v for _, v in served] == pytest.approx([v for _, v in logged])
+        # The HParams tab: one session per run, with its loss and seed and its final metrics.
+        groups = _get(
+            f"{base}/hparams/session_groups",
+            {
+                "experimentName": "",
+                "allowedStatuses": ["STATUS_UNKNOWN", "STATUS_SUCCESS"],
+                "startIndex": 0,
+                "sliceSize": 50,
+            },
+        )["sessionGroups"]
+        assert {g["name"] for g in groups} == names
+        for group in groups:
+            overrides = dict(o.split("=") for o in group["name"].split(","))
+            assert group["hparams"]["loss"] == overrides["loss"]
+            assert group["hparams"]["seed"] == float(overrides["seed"])
+            final = {m["name"]["tag"]: m["value"] for m in group["metricValues"]}
+            assert final["final/val/loss"] == pytest.approx(read_metrics(sweep / group["name"])["val/loss"])
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+
+def test_compare_report_agrees_with_the_runs_metrics(sweep, tmp_path):
+    sweep_dir = tmp_path / "s"
+    shutil.copytree(sweep, sweep_dir)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "compare.py"), str(sweep_dir)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    import csv
+
+    rows = list(csv.DictReader((sweep_dir / "report.csv").open()))
+    assert [r["configuration"] for r in rows] == sorted(
+        (f"loss={loss}" for loss in LOSSES),
+        key=lambda c: -sum(read_metrics(sweep_dir / run_name(c[5:], s))["val/acc"] for s in SEEDS),
+    )
+    for row in rows:
+        loss = row["configuration"].split("=")[1]
+        per_seed = [read_metrics(sweep_dir / run_name(loss, s)) for s in SEEDS]
+        for key in ("val/acc", "val/loss", "test/acc", "test/f1_macro", "test/loss"):
+            values = [m[key] for m in per_seed]
+            mean = sum(values) / len(values)
+            std = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
+            assert float(row[f"{key}_mean"]) == pytest.approx(mean, rel=1e-5, abs=1e-6)
+            assert float(row[f"{key}_std"]) == pytest.approx(std, rel=1e-4, abs=1e-6)
+        assert (row["runs"], row["completed"], row["failed"]) == ("2", "2", "0")
+        assert float(row["best_epoch_mean"]) == pytest.approx(sum(m["best_epoch"] + 1 for m in per_seed) / 2)
+        assert row["configuration"] in result.stdout
+    assert (sweep_dir / "report.md").read_text().count("| loss=") == 2
+    assert (sweep_dir / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_optuna_search_runs_trials_and_continues_from_its_sqlite_study(tmp_path):
+    import optuna
+
+    sweep_dir = tmp_path / "search"
+    args = [
+        "-m",
+        "hparams_search=ce_multiclass",
+        "model=mlp",
+        "trainer.max_epochs=1",
+        "trainer.device=cpu",
+        f"hydra.sweep.dir={sweep_dir}",
+    ]
+    result = run_cli(*args, "hydra.sweeper.n_trials=2")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    storage = f"sqlite:///{sweep_dir / 'optuna.db'}"
+    study = optuna.load_study(study_name="ce_multiclass", storage=storage)
+    assert [t.state.name for t in study.trials] == ["COMPLETE", "COMPLETE"]
+    for trial in study.trials:  # the objective is the run's own val/acc; the params reached the run
+        run_dir = sweep_dir / trial.user_attrs["run_dir"]
+        assert trial.value == pytest.approx(read_metrics(run_dir)["val/acc"])
+        job = json.loads((run_dir / "job.json").read_text())
+        assert job["config"]["optim"]["lr"] == pytest.approx(trial.params["optim.lr"])
+        assert job["config"]["loss"]["label_smoothing"] == pytest.approx(trial.params["loss.label_smoothing"])
+        assert 1e-4 <= trial.params["optim.lr"] <= 3e-2
+    best = json.loads((sweep_dir / "best.json").read_text())
+    assert best["value"] == max(t.value for t in study.trials)
+    first_runs = {p.name: (p / "metrics.json").stat().st_mtime_ns for p in sweep_dir.glob("trial_*")}
+
+    # A trial left RUNNING by a process that died: the resumed study runs its parameters again.
+    dead = study.ask({"optim.lr": optuna.distributions.FloatDistribution(1e-4, 3e-2, log=True)})
+    dead.set_user_attr("run_dir", "trial_002")
+    result = run_cli(*args, "hydra.sweeper.n_trials=4")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    study = optuna.load_study(study_name="ce_multiclass", storage=storage)
+    states = [(t.state.name, t.user_attrs.get("interrupted", False)) for t in study.trials]
+    assert states == [("COMPLETE", False)] * 2 + [("FAIL", True)] + [("COMPLETE", False)] * 2
+    assert study.trials[3].params["optim.lr"] == dead.params["optim.lr"]
+    assert study.trials[3].user_attrs["run_dir"] == "trial_002"
+    for name, mtime in first_runs.items():  # earlier trials are not rerun
+        assert (sweep_dir / name / "metrics.json").stat().st_mtime_ns == mtime
+    assert sorted(p.name for p in sweep_dir.glob("trial_*")) == ["trial_000", "trial_001", "trial_002", "trial_004"]

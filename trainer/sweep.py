@@ -1,0 +1,290 @@
+"""Multirun jobs: skip what finished, resume what was interrupted, record what failed.
+
+In ``python -m trainer -m ...`` every job goes through :func:`run_sweep_job`:
+
+    same config finished here before (metrics.json)   -> skip, return its metrics
+    same config interrupted here (checkpoints/last.pt) -> train with trainer.resume=true
+    nothing here yet                                   -> train from scratch
+    a different config ran here                        -> refuse (never mix two runs in one folder)
+
+A job that raises (a UserError such as a loss that does not fit, a NaN divergence, a bug) writes
+``failed.json`` with the reason into its run folder and returns None, so the other jobs go on.
+Each job appends one line to ``<sweep dir>/jobs.jsonl``; :class:`SweepSummary` (a Hydra callback)
+reads the lines of the current invocation at the end and prints which jobs failed and why.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+
+from .errors import UserError
+
+log = logging.getLogger("losslab")
+
+JOB_FILE = "job.json"
+FAILED_FILE = "failed.json"
+METRICS_FILE = "metrics.json"
+LEDGER_FILE = "jobs.jsonl"
+# Keys that do not change what a run computes: a run finished with other values still counts as done.
+IGNORED_KEYS = ("trainer.device", "trainer.progress", "trainer.resume", "trainer.num_threads")
+
+
+class SweepConflict(UserError):
+    """The run folder holds a run of a different configuration."""
+
+
+def fingerprint(config: DictConfig | dict[str, Any]) -> dict[str, Any]:
+    """The resolved config as plain JSON data, minus the keys that do not change the result."""
+    container = OmegaConf.to_container(config, resolve=True) if isinstance(config, DictConfig) else config
+    data = json.loads(json.dumps(container))
+    for dotted in IGNORED_KEYS:
+        *parents, leaf = dotted.split(".")
+        node = data
+        for key in parents:
+            node = node.get(key, {}) if isinstance(node, dict) else {}
+        if isinstance(node, dict):
+            node.pop(leaf, None)
+    return data
+
+
+def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    """{'a': {'b': 1}} -> {'a.b': 1}; lists stay values."""
+    if not isinstance(data, dict):
+        return {prefix: data}
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        flat.update(flatten(value, f"{prefix}{key}." if isinstance(value, dict) and value else f"{prefix}{key}"))
+    return {k.rstrip("."): v for k, v in flat.items()}
+
+
+def config_diff(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    a, b = flatten(old), flatten(new)
+    return [
+        f"{k}: {a.get(k, '(unset)')} -> {b.get(k, '(unset)')}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)
+    ]
+
+
+def read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _previous_config(run_dir: Path) -> dict[str, Any] | None:
+    """The config of whatever ran in ``run_dir`` before: job.json, else the last checkpoint's."""
+    job = read_json(run_dir / JOB_FILE)
+    if job and "config" in job:
+        return job["config"]
+    last = run_dir / "checkpoints" / "last.pt"
+    if last.exists():
+        from . import checkpoint
+
+        try:
+            return fingerprint(checkpoint.load(last).get("config") or {})
+        except UserError:
+            return None
+    return None
+
+
+def decide(run_dir: Path, config: dict[str, Any]) -> str:
+    """What a job should do in ``run_dir``: 'skip', 'resume' or 'fresh' (raises SweepConflict)."""
+    previous = _previous_config(run_dir)
+    has_metrics = (run_dir / METRICS_FILE).exists()
+    if previous is None:
+        if has_metrics:
+            raise SweepConflict(
+                f"{run_dir} already holds a finished run whose config is unknown (no {JOB_FILE}, no checkpoint); "
+                "use a new hydra.sweep.dir, or delete that folder to run this job again"
+            )
+        return "fresh"
+    if previous != config:
+        changes = "; ".join(config_diff(previous, config)[:5])
+        raise SweepConflict(
+            f"{run_dir} holds a run of a different configuration ({changes}). "
+            "A sweep resumes only identical jobs: use a new hydra.sweep.dir, or delete that folder to rerun it"
+        )
+    if has_metrics:
+        return "skip"
+    # Any checkpoint will do: trainer.resume takes the newest one that reads back.
+    if any((run_dir / "checkpoints").glob("*.pt")):
+        return "resume"
+    return "fresh"
+
+
+def _clear_stale(run_dir: Path) -> None:
+    """Before a fresh start: drop what an earlier attempt of the same job left without a checkpoint."""
+    for path in run_dir.glob("events.out.tfevents.*"):
+        path.unlink()
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+def _append_ledger(sweep_dir: Path, entry: dict[str, Any]) -> None:
+    # One short line per job, appended with O_APPEND: safe with jobs in parallel processes.
+    line = (json.dumps(entry, default=str) + "\n").encode()
+    fd = os.open(sweep_dir / LEDGER_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line)
+    finally:
+        os.close(fd)
+
+
+def failure_reason(exc: BaseException) -> str:
+    if isinstance(exc, UserError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _threads(cfg: DictConfig) -> int:
+    import torch
+
+    return int(cfg.trainer.num_threads or torch.get_num_threads())
+
+
+def run_sweep_job(cfg: DictConfig, run_dir: Path, train_fn: Callable[[DictConfig, Path], dict]) -> dict | None:
+    """Run one multirun job (see the module docstring); returns its results, or None if it failed."""
+    hydra_cfg = HydraConfig.get()
+    sweep_dir = Path(hydra_cfg.sweep.dir).resolve()
+    name = str(run_dir.relative_to(sweep_dir)) if run_dir.is_relative_to(sweep_dir) else run_dir.name
+    overrides = list(hydra_cfg.overrides.task)
+    entry: dict[str, Any] = {"job": hydra_cfg.job.num, "run": name, "overrides": overrides}
+    main_key = f"val/{cfg.task.main_metric}"
+    config = fingerprint(cfg)
+    started = time.time()
+
+    try:
+        action = decide(run_dir, config)
+    except SweepConflict as exc:  # not our folder: report, but write nothing into it
+        print(f"[sweep] {name}: FAILED: {exc}", file=sys.stderr)
+        _append_ledger(sweep_dir, {**entry, "status": "failed", "reason": str(exc)})
+        return None
+
+    if action == "skip":
+        results = read_json(run_dir / METRICS_FILE) or {}
+        failed = read_json(run_dir / FAILED_FILE)
+        status = "failed" if failed else "skipped"
+        print(f"[sweep] {name}: already complete, skipped ({_fmt(results, main_key)})")
+        _append_ledger(
+            sweep_dir,
+            {**entry, "status": status, "reason": (failed or {}).get("reason"), main_key: results.get(main_key)},
+        )
+        return results
+
+    (run_dir / FAILED_FILE).unlink(missing_ok=True)
+    if action == "fresh":
+        _clear_stale(run_dir)
+    job = {
+        "overrides": overrides,
+        "action": action,
+        "status": "running",
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "torch_threads": _threads(cfg),
+        "pid": os.getpid(),
+        "config": config,
+    }
+    _write_json(run_dir / JOB_FILE, job)
+    cfg.trainer.resume = action == "resume"
+    if action == "resume":
+        print(f"[sweep] {name}: resuming from its checkpoint in {run_dir / 'checkpoints'}")
+
+    try:
+        results = train_fn(cfg, run_dir)
+    except Exception as exc:  # noqa: BLE001  (any failure of one job must not stop the sweep)
+        reason = failure_reason(exc)
+        trace = None if isinstance(exc, UserError) else traceback.format_exc()
+        _write_json(
+            run_dir / FAILED_FILE,
+            {"reason": reason, "error": type(exc).__name__, "overrides": overrides, "traceback": trace},
+        )
+        _write_json(run_dir / JOB_FILE, {**job, "status": "failed", "wall_time_s": round(time.time() - started, 3)})
+        print(f"[sweep] {name}: FAILED: {reason}", file=sys.stderr)
+        _append_ledger(sweep_dir, {**entry, "status": "failed", "action": action, "reason": reason})
+        return None
+
+    status, reason = "completed", None
+    value = results.get(main_key)
+    if not isinstance(value, (int, float)) or not math.isfinite(value):
+        status, reason = "failed", f"diverged: {main_key} is {value}"
+        _write_json(run_dir / FAILED_FILE, {"reason": reason, "error": "Diverged", "overrides": overrides})
+    _write_json(run_dir / JOB_FILE, {**job, "status": status, "wall_time_s": round(time.time() - started, 3)})
+    print(f"[sweep] {name}: {status}{' (resumed)' if action == 'resume' else ''} ({_fmt(results, main_key)})")
+    _append_ledger(sweep_dir, {**entry, "status": status, "action": action, "reason": reason, main_key: value})
+    return results
+
+
+def _fmt(results: dict, main_key: str) -> str:
+    shown = {k: results[k] for k in (main_key, main_key.replace("val/", "test/", 1)) if k in results}
+    parts = [f"{k}={v:.4f}" for k, v in shown.items() if isinstance(v, (int, float))]
+    if "epochs" in results:
+        parts.append(f"{results['epochs']} epochs, {results.get('wall_time_s', float('nan')):.1f}s")
+    return ", ".join(parts) or "no metrics"
+
+
+def read_ledger(sweep_dir: Path, offset: int = 0) -> list[dict[str, Any]]:
+    path = sweep_dir / LEDGER_FILE
+    if not path.exists():
+        return []
+    with open(path, "rb") as f:
+        f.seek(offset)
+        return [json.loads(line) for line in f.read().decode().splitlines() if line.strip()]
+
+
+def summarize(entries: list[dict[str, Any]], sweep_dir: Path) -> str:
+    counts: dict[str, int] = {}
+    for e in entries:
+        key = "resumed" if e.get("action") == "resume" and e["status"] == "completed" else e["status"]
+        counts[key] = counts.get(key, 0) + 1
+    order = ("completed", "resumed", "skipped", "failed")
+    parts = [f"{counts[k]} {k if k != 'skipped' else 'skipped (already complete)'}" for k in order if counts.get(k)]
+    lines = [f"\nSweep summary: {len(entries)} jobs: {', '.join(parts) or 'none'}"]
+    for e in entries:
+        if e["status"] == "failed":
+            reason = str(e.get("reason")).replace("\n", "\n      ")
+            lines.append(f"  FAILED {e['run']}: {reason}")
+    lines += [
+        f"  sweep directory: {sweep_dir}",
+        f"  compare the runs: python scripts/compare.py {sweep_dir}",
+        f"  view the curves:  tensorboard --logdir {sweep_dir} --host localhost",
+    ]
+    return "\n".join(lines)
+
+
+class SweepSummary(Callback):
+    """Hydra callback: at the end of a multirun, print which jobs completed, were skipped or failed.
+
+    A grid sweep (the basic sweeper) with a failed job exits with status 1 after the summary; a
+    search (the Optuna sweeper) treats failed trials as part of the search and exits 0.
+    """
+
+    def __init__(self) -> None:
+        self._offset = 0
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        ledger = Path(config.hydra.sweep.dir) / LEDGER_FILE
+        self._offset = ledger.stat().st_size if ledger.exists() else 0
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        entries = read_ledger(sweep_dir, self._offset)
+        print(summarize(entries, sweep_dir), flush=True)
+        grid = "BasicSweeper" in str(config.hydra.sweeper.get("_target_", ""))
+        if grid and any(e["status"] == "failed" for e in entries):
+            sys.exit(1)
