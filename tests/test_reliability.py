@@ -315,6 +315,33 @@ def test_on_nan_stop_names_the_step_and_keeps_the_last_good_checkpoint(tmp_path,
     assert not (run_dir / "metrics.json").exists()
 
 
+def test_non_finite_weights_are_never_checkpointed(tmp_path, monkeypatch, restore_threads):
+    """An inf gradient on the last step of epoch 1 (the loss itself finite): the run stops, last.pt stays epoch 0's."""
+    from trainer import train as train_module
+    from trainer.errors import UserError
+
+    steps = train_in_process(tmp_path / "probe", "trainer.max_epochs=1")["steps_per_epoch"]
+    real = train_module.build_model
+    backward_calls = [0]
+
+    def inf_gradient_once(grad):
+        backward_calls[0] += 1
+        return grad * float("inf") if backward_calls[0] == 2 * steps else grad
+
+    def with_hook(*args, **kwargs):
+        model = real(*args, **kwargs)
+        next(model.parameters()).register_hook(inf_gradient_once)
+        return model
+
+    monkeypatch.setattr(train_module, "build_model", with_hook)
+    run_dir = tmp_path / "run"
+    with pytest.raises(UserError, match="weights became NaN or inf in epoch 1.*trainer.grad_clip"):
+        train_in_process(run_dir)
+    ckpt = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)
+    assert ckpt["epoch"] == 1
+    assert all(torch.isfinite(t).all() for t in ckpt["model"].values() if t.is_floating_point())
+
+
 def test_on_nan_skip_skips_and_counts(tmp_path, monkeypatch, restore_threads):
     bad = {2, 5, 9}
     nan_loss(monkeypatch, bad)

@@ -348,8 +348,8 @@ def check_finite_weights(model: nn.Module, epoch: int, ckpt_dir: Path) -> None:
     tensors = [t for t in model.state_dict().values() if t.is_floating_point()]
     if tensors and not bool(torch.stack([torch.isfinite(t).all() for t in tensors]).all()):
         raise UserError(
-            f"the model's weights became NaN or inf in epoch {epoch} although no training loss was: exploding "
-            "gradients. Set trainer.grad_clip (e.g. 1.0) or lower optim.lr. The last good checkpoint is kept "
+            f"the model's weights became NaN or inf in epoch {epoch}, most likely from exploding gradients; "
+            "set trainer.grad_clip (e.g. 1.0) or lower optim.lr. The last good checkpoint is kept "
             f"unchanged in {ckpt_dir}."
         )
 
