@@ -185,6 +185,8 @@ def run(tmp_path: Path, *overrides: str) -> dict:
     [
         ("optim.name=foo", "unknown optimiser 'foo'. Optimisers: adam, adamw, sgd"),
         ("model.name=foo", "unknown model 'foo'"),
+        ("optim.lr=-1", "optim=adamw: Invalid learning rate: -1.0; fix the optim.\\* values"),
+        ("optim=sgd optim.momentum=0", "optim=sgd: Nesterov momentum requires a momentum"),
         ("loss.name=foo", "unknown loss 'foo'"),
         ("task.name=foo", "unknown task 'foo'. Tasks: "),
         ("trainer.on_nan=ignore", "trainer.on_nan='ignore'; use stop"),
@@ -194,7 +196,7 @@ def run(tmp_path: Path, *overrides: str) -> dict:
 )
 def test_names_and_options_set_by_key_are_user_errors(tmp_path, override, fragment):
     with pytest.raises(UserError, match=fragment):
-        run(tmp_path, override)
+        run(tmp_path, *override.split())
     assert not (tmp_path / "run" / "checkpoints").exists()
 
 

@@ -15,14 +15,17 @@ SCHEDULERS = ("none", "cosine", "step")
 
 def build_optimizer(cfg, model: nn.Module) -> torch.optim.Optimizer:
     params = [p for p in model.parameters() if p.requires_grad]
-    if cfg.name == "adam":
-        return torch.optim.Adam(params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
-    if cfg.name == "adamw":
-        return torch.optim.AdamW(params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
-    if cfg.name == "sgd":
-        return torch.optim.SGD(
-            params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov, weight_decay=cfg.weight_decay
-        )
+    try:
+        if cfg.name == "adam":
+            return torch.optim.Adam(params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
+        if cfg.name == "adamw":
+            return torch.optim.AdamW(params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
+        if cfg.name == "sgd":
+            return torch.optim.SGD(
+                params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov, weight_decay=cfg.weight_decay
+            )
+    except ValueError as exc:  # torch's own checks: negative lr, betas outside [0, 1), nesterov without momentum
+        raise UserError(f"optim={cfg.name}: {exc}; fix the optim.* values") from None
     raise UserError(f"unknown optimiser {cfg.name!r}. Optimisers: {', '.join(OPTIMIZERS)}")
 
 
