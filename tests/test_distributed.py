@@ -9,6 +9,7 @@ curves then match the one-process curves up to float summation order (measured: 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -97,33 +98,39 @@ def test_first_host_of_a_slurm_node_list(nodelist, host):
 # ---------------------------------------------------------------- torchrun, 2 CPU processes
 
 
-@pytest.mark.distributed
-def test_two_processes_match_one_process_in_one_run_directory(tmp_path):
-    result = torchrun(*COMMON, "trainer.max_epochs=2", cwd=tmp_path)
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """A 2-epoch torchrun job (run directory chosen by Hydra) and a 3-epoch one-process run (no scheduler)."""
+    root = tmp_path_factory.mktemp("ddp")
+    result = torchrun(*COMMON, "trainer.max_epochs=2", cwd=root)
     assert result.returncode == 0, result.stderr[-3000:]
-    runs = list((tmp_path / "outputs" / "binary").iterdir())
-    assert len(runs) == 1, runs  # one Hydra run directory for the whole job, not one per rank
-    ddp = runs[0]
+    single_process_run(root / "single", "trainer.max_epochs=3")
+    return root, result
+
+
+@pytest.mark.distributed
+def test_two_processes_match_one_process_in_one_run_directory(runs):
+    root, result = runs
+    ddp_runs = list((root / "outputs" / "binary").iterdir())
+    assert len(ddp_runs) == 1, ddp_runs  # one Hydra run directory for the whole job, not one per rank
+    ddp, single = ddp_runs[0], root / "single"
     assert result.stdout.count("run directory:") == 1  # only rank 0 prints the summary
     assert len(list(ddp.glob("events.out.tfevents.*"))) == 1  # only rank 0 writes TensorBoard files
-
-    single = tmp_path / "single"
-    single_process_run(single, "trainer.max_epochs=2")
     for tag in ("val/loss", "val/acc", "train/loss"):
-        ours, theirs = curve(ddp, tag), curve(single, tag)
+        ours, theirs = curve(ddp, tag), curve(single, tag)[: len(curve(ddp, tag))]  # its first 2 epochs
         assert [s for s, _ in ours] == [s for s, _ in theirs], tag  # same steps: same global batches
         assert max(abs(a - b) for (_, a), (_, b) in zip(ours, theirs)) <= TOLERANCE, (tag, ours, theirs)
-    assert abs(read_metrics(ddp)["test/loss"] - read_metrics(single)["test/loss"]) <= TOLERANCE
+    assert len(curve(ddp, "val/loss")) == 2
 
 
 @pytest.mark.distributed
-def test_all_ranks_resume_from_rank_zeros_checkpoint(tmp_path):
-    run = tmp_path / "ddp"
-    first = torchrun(*COMMON, "trainer.max_epochs=1", f"hydra.run.dir={run}", cwd=tmp_path)
-    assert first.returncode == 0, first.stderr[-3000:]
-    resumed = torchrun(*COMMON, "trainer.max_epochs=2", "trainer.resume=true", f"hydra.run.dir={run}", cwd=tmp_path)
+def test_all_ranks_resume_from_rank_zeros_checkpoint(runs, tmp_path):
+    root, _ = runs
+    run = tmp_path / "resumed"
+    shutil.copytree(next((root / "outputs" / "binary").iterdir()), run)  # the finished 2-epoch job
+    resumed = torchrun(*COMMON, "trainer.max_epochs=3", "trainer.resume=true", f"hydra.run.dir={run}", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    single = tmp_path / "single"
-    single_process_run(single, "trainer.max_epochs=2")
-    ours, theirs = curve(run, "val/loss"), curve(single, "val/loss")
-    assert [s for s, _ in ours] == [0, 1] and max(abs(a - b) for (_, a), (_, b) in zip(ours, theirs)) <= TOLERANCE
+    ours, theirs = curve(run, "val/loss"), curve(root / "single", "val/loss")
+    assert [s for s, _ in ours] == [0, 1, 2]  # epoch 2 trained after the resume, on both ranks
+    assert max(abs(a - b) for (_, a), (_, b) in zip(ours, theirs)) <= TOLERANCE, (ours, theirs)
+    assert abs(read_metrics(run)["test/loss"] - read_metrics(root / "single")["test/loss"]) <= TOLERANCE

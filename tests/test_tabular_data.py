@@ -196,7 +196,7 @@ def test_missing_file_says_where_it_looked(tmp_path, monkeypatch):
 def test_cli_trains_on_a_csv_and_reports_errors_without_traceback(tmp_path):
     path = tmp_path / "t.csv"
     make_table(200).to_csv(path, index=False)
-    common = ("task=binary", "data=csv", f"data.path={path}", NOT_FEATURES, "trainer.max_epochs=15", "optim.lr=0.01")
+    common = ("task=binary", "data=csv", f"data.path={path}", NOT_FEATURES, "trainer.max_epochs=6", "optim.lr=0.03")
     ok = run_cli(*common, "data.target=sick", f"hydra.run.dir={tmp_path / 'run'}")
     assert ok.returncode == 0, ok.stderr[-2000:]
     assert read_metrics(tmp_path / "run")["test/acc"] >= 0.85  # sick = (x1 > 5) is learnable from x1

@@ -133,7 +133,7 @@ def test_random_crop_is_a_window_of_the_padded_image_and_flip_mirrors():
         ("fashion_mnist", "multiclass", ["model=mlp"]),
         ("cifar10", "multiclass", ["model=cnn"]),  # with the random crop and flip of conf/data/cifar10.yaml
         ("celeba", "multilabel", ["model=cnn", "data.image_size=8"]),
-        ("celeba", "binary", ["model=mobilenet_v3_small", "data.image_size=8", "data.attribute=Smiling"]),
+        ("celeba", "binary", ["model=mlp", "data.image_size=8", "data.attribute=Smiling"]),
     ],
 )
 def test_one_epoch_on_each_tiny_dataset(name, task, overrides, tmp_path, monkeypatch):
