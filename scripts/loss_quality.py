@@ -60,7 +60,6 @@ def run_one(job: tuple[str, str, tuple[str, ...]]) -> dict[str, Any]:
         "trainer.num_threads=1",
         *extra,
     ]
-    started = time.perf_counter()
     with tempfile.TemporaryDirectory() as run_dir:
         try:
             results = train(compose(overrides), Path(run_dir))
@@ -73,7 +72,6 @@ def run_one(job: tuple[str, str, tuple[str, ...]]) -> dict[str, Any]:
         "metrics": {k.removeprefix("test/"): v for k, v in results.items() if k.startswith("test/")},
         "best_epoch": results["best_epoch"],
         "epochs": results["epochs"],
-        "seconds": time.perf_counter() - started,
     }
 
 
@@ -83,12 +81,12 @@ def table(task: str, rows: list[dict[str, Any]]) -> list[str]:
     ok = sorted((r for r in rows if "metrics" in r), key=lambda r: -r["metrics"][main])
     failed = [r for r in rows if "error" in r]
     header = " | ".join(f"test {c}" + (" (lower better)" if c in LOWER_IS_BETTER else "") for c in columns)
-    lines = [f"| loss | {header} | best epoch | time (s) |", "|---|" + "---|" * (len(columns) + 2)]
+    lines = [f"| loss | {header} | best epoch |", "|---|" + "---|" * (len(columns) + 1)]
     for r in ok:
         cells = " | ".join(f"{r['metrics'][c]:.3f}" for c in columns)
-        lines.append(f"| `{r['loss']}` | {cells} | {r['best_epoch'] + 1}/{r['epochs']} | {r['seconds']:.0f} |")
+        lines.append(f"| `{r['loss']}` | {cells} | {r['best_epoch'] + 1}/{r['epochs']} |")
     for r in failed:
-        lines.append(f"| `{r['loss']}` | failed: {r['error']} |" + " |" * (len(columns) + 1))
+        lines.append(f"| `{r['loss']}` | failed: {r['error']} |" + " |" * len(columns))
     return lines
 
 
