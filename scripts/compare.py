@@ -8,7 +8,8 @@ Reads every run folder under the sweep directory (``metrics.json``, ``failed.jso
 
 - ``report.md`` and ``report.csv``: per configuration (runs that differ in nothing but the seed),
   the final validation and test metrics and losses, the best epoch, the epochs needed to reach a
-  fraction (default 95%) of the run's best main metric, the wall time per run and the failed seeds;
+  fraction (default 95%) of the run's best main metric, the wall time per run (a resumed run's
+  summed over its attempts) and the failed seeds;
   sorted by the task's main validation metric (``task.main_metric_mode`` says which way is better).
 - ``curves.png``: validation loss and main metric per epoch for each configuration, the mean over
   seeds with a min-max band.
@@ -51,6 +52,14 @@ class Run:
     metrics: dict[str, Any] | None
     failed: dict[str, Any] | None
     curves: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
+    job: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def wall_time_s(self) -> float:
+        """Seconds of training; for a resumed run, summed over its attempts (job.json)."""
+        if self.job.get("action") == "resume" and "total_wall_time_s" in self.job:
+            return float(self.job["total_wall_time_s"])
+        return float((self.metrics or {}).get("wall_time_s", math.nan))
 
     @property
     def status(self) -> str:
@@ -141,6 +150,7 @@ def load_run(run_dir: Path, sweep_dir: Path) -> Run:
         overrides=_load_overrides(run_dir),
         metrics=read_json(run_dir / METRICS_FILE),
         failed=read_json(run_dir / FAILED_FILE),
+        job=read_json(run_dir / JOB_FILE) or {},
     )
     if any(run_dir.glob("events.out.tfevents.*")):
         run.curves = read_curves(run_dir, ("val/loss", f"val/{run.main_metric}"))
@@ -254,7 +264,7 @@ def summarize(runs: list[Run], fraction: float) -> tuple[list[Row], list[str]]:
         stats["epochs_to_fraction"] = mean_std(
             [epochs_to_fraction(r.curves.get(main_key, []), fraction, r.mode) for r in done]
         )
-        stats["wall_time_s"] = mean_std([r.metrics.get("wall_time_s", math.nan) for r in done])
+        stats["wall_time_s"] = mean_std([r.wall_time_s for r in done])
         rows.append(Row(label, group, stats))
     mode = runs[0].mode
 

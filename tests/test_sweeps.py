@@ -64,7 +64,7 @@ def test_every_combination_runs_in_its_own_folder_named_by_its_overrides(sweep):
     assert sorted(e["job"] for e in ledger) == [0, 1, 2, 3]
 
 
-def test_rerun_skips_completed_jobs_and_resumes_the_interrupted_one(sweep, tmp_path):
+def test_rerun_skips_completed_jobs_resumes_the_interrupted_one_and_refuses_a_changed_one(sweep, tmp_path):
     sweep_dir = tmp_path / "s"
     shutil.copytree(sweep, sweep_dir)
     interrupted = sweep_dir / run_name("mse", 1)
@@ -93,10 +93,20 @@ def test_rerun_skips_completed_jobs_and_resumes_the_interrupted_one(sweep, tmp_p
         if n != interrupted.name and (sweep_dir / n).is_dir()
     }
     assert len(completed) == 3
+    # Another run folder holds a run of another config (as if the experiment's budget had been edited).
+    other = sweep_dir / run_name("ce", 0)
+    job = json.loads((other / "job.json").read_text())
+    job["config"]["optim"]["lr"] = 0.5
+    (other / "job.json").write_text(json.dumps(job))
 
     result = run_cli(*sweep_args(sweep_dir))
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "4 jobs: 1 resumed, 3 skipped (already complete)" in result.stdout
+    assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "4 jobs: 1 resumed, 2 skipped (already complete), 1 failed" in result.stdout
+    assert f"FAILED {other.name}: {other} holds a run of a different configuration (optim.lr: 0.5 -> 0.001)" in (
+        result.stdout
+    )
+    assert not (other / "failed.json").exists()  # that run is left as it was, its Hydra files put back
+    assert "lr: 0.5" in (other / ".hydra" / "config.yaml").read_text()
     for name, mtime in completed.items():  # not redone
         assert (sweep_dir / name / "metrics.json").stat().st_mtime_ns == mtime
         assert len(list((sweep_dir / name).glob("events.out.tfevents.*"))) == 1
@@ -310,3 +320,10 @@ def test_optuna_search_runs_trials_and_continues_from_its_sqlite_study(tmp_path)
     for name, mtime in first_runs.items():  # earlier trials are not rerun
         assert (sweep_dir / name / "metrics.json").stat().st_mtime_ns == mtime
     assert sorted(p.name for p in sweep_dir.glob("trial_*")) == ["trial_000", "trial_001", "trial_002", "trial_004"]
+    import csv
+
+    rows = list(csv.DictReader((sweep_dir / "trials.csv").open()))
+    assert [(r["number"], r["state"], r["interrupted"]) for r in rows][2:4] == [
+        ("2", "FAIL", "True"),
+        ("3", "COMPLETE", "False"),
+    ]

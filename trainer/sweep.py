@@ -125,6 +125,18 @@ def decide(run_dir: Path, config: dict[str, Any]) -> str:
     return "fresh"
 
 
+def _restore_hydra_files(run_dir: Path) -> None:
+    """Hydra writes a job's .hydra/config.yaml and overrides.yaml before the job starts; when the job
+    then refuses the folder, rewrite them from the job.json of the run that is really there."""
+    job = read_json(run_dir / JOB_FILE)
+    if not job or "config" not in job:
+        return
+    hydra_dir = run_dir / ".hydra"
+    hydra_dir.mkdir(exist_ok=True)
+    OmegaConf.save(OmegaConf.create(job["config"]), hydra_dir / "config.yaml")
+    OmegaConf.save(OmegaConf.create(list(job.get("overrides", []))), hydra_dir / "overrides.yaml")
+
+
 def _clear_stale(run_dir: Path) -> None:
     """Before a fresh start: drop what an earlier attempt of the same job left without a checkpoint."""
     for path in run_dir.glob("events.out.tfevents.*"):
@@ -172,7 +184,8 @@ def run_sweep_job(cfg: DictConfig, run_dir: Path, train_fn: Callable[[DictConfig
 
     try:
         action = decide(run_dir, config)
-    except SweepConflict as exc:  # not our folder: report, but write nothing into it
+    except SweepConflict as exc:  # not our folder: report, and put back what Hydra overwrote there
+        _restore_hydra_files(run_dir)
         print(f"[sweep] {name}: FAILED: {exc}", file=sys.stderr)
         _append_ledger(sweep_dir, {**entry, "status": "failed", "reason": str(exc)})
         return None
@@ -189,6 +202,8 @@ def run_sweep_job(cfg: DictConfig, run_dir: Path, train_fn: Callable[[DictConfig
         return results
 
     (run_dir / FAILED_FILE).unlink(missing_ok=True)
+    # Seconds spent on this run over all its attempts: a resumed run's metrics.json counts only the last.
+    earlier = float((read_json(run_dir / JOB_FILE) or {}).get("total_wall_time_s", 0.0)) if action == "resume" else 0.0
     if action == "fresh":
         _clear_stale(run_dir)
     job = {
@@ -205,16 +220,25 @@ def run_sweep_job(cfg: DictConfig, run_dir: Path, train_fn: Callable[[DictConfig
     if action == "resume":
         print(f"[sweep] {name}: resuming from its checkpoint in {run_dir / 'checkpoints'}")
 
+    def finish(status: str) -> None:
+        spent = time.time() - started
+        timing = {"wall_time_s": round(spent, 3), "total_wall_time_s": round(earlier + spent, 3)}
+        _write_json(run_dir / JOB_FILE, {**job, "status": status, **timing})
+
     try:
         results = train_fn(cfg, run_dir)
-    except Exception as exc:  # noqa: BLE001  (any failure of one job must not stop the sweep)
+    except BaseException as exc:
+        if not isinstance(exc, Exception):  # Ctrl-C / SIGTERM: the whole sweep stops; resume later
+            finish("interrupted")
+            raise
+        # Any other failure of one job must not stop the sweep: record it and go on.
         reason = failure_reason(exc)
         trace = None if isinstance(exc, UserError) else traceback.format_exc()
         _write_json(
             run_dir / FAILED_FILE,
             {"reason": reason, "error": type(exc).__name__, "overrides": overrides, "traceback": trace},
         )
-        _write_json(run_dir / JOB_FILE, {**job, "status": "failed", "wall_time_s": round(time.time() - started, 3)})
+        finish("failed")
         print(f"[sweep] {name}: FAILED: {reason}", file=sys.stderr)
         _append_ledger(sweep_dir, {**entry, "status": "failed", "action": action, "reason": reason})
         return None
@@ -224,7 +248,7 @@ def run_sweep_job(cfg: DictConfig, run_dir: Path, train_fn: Callable[[DictConfig
     if not isinstance(value, (int, float)) or not math.isfinite(value):
         status, reason = "failed", f"diverged: {main_key} is {value}"
         _write_json(run_dir / FAILED_FILE, {"reason": reason, "error": "Diverged", "overrides": overrides})
-    _write_json(run_dir / JOB_FILE, {**job, "status": status, "wall_time_s": round(time.time() - started, 3)})
+    finish(status)
     print(f"[sweep] {name}: {status}{' (resumed)' if action == 'resume' else ''} ({_fmt(results, main_key)})")
     _append_ledger(sweep_dir, {**entry, "status": status, "action": action, "reason": reason, main_key: value})
     return results

@@ -12,6 +12,7 @@ its own folder, where the job resumes from its checkpoint; only the missing tria
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 import math
@@ -237,7 +238,7 @@ class LosslabOptunaSweeper(Sweeper):
         """best.json and trials.csv next to the study; the best trial on the terminal."""
         from optuna.trial import TrialState
 
-        study.trials_dataframe().to_csv(sweep_dir / "trials.csv", index=False)
+        write_trials_csv(study, sweep_dir / "trials.csv")
         if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
             print(f"\nOptuna: no trial of study {self.study_name!r} completed; see failed.json in the trial folders")
             return
@@ -259,6 +260,30 @@ class LosslabOptunaSweeper(Sweeper):
             f"{self.metric}={best.value:.5g} with {params}\n"
             f"  study: {sweep_dir / 'optuna.db'} (name {self.study_name!r}); trials.csv and best.json beside it"
         )
+
+
+def write_trials_csv(study: Any, path: Path) -> None:
+    """One line per trial: number, state, value, run folder, why it failed, then its parameters."""
+    trials = study.get_trials(deepcopy=False)
+    names = sorted({name for t in trials for name in t.params})
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["number", "state", "value", "run_dir", "fail_reason", "interrupted", "seconds", *names])
+        for t in trials:
+            seconds = t.duration.total_seconds() if t.duration else ""
+            attrs = t.user_attrs
+            writer.writerow(
+                [
+                    t.number,
+                    t.state.name,
+                    "" if t.value is None else t.value,
+                    attrs.get("run_dir", ""),
+                    attrs.get("fail_reason", ""),
+                    attrs.get("interrupted", False),
+                    seconds,
+                    *(t.params.get(n, "") for n in names),
+                ]
+            )
 
 
 def _read_json(path: Path) -> Any:
