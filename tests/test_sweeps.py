@@ -157,7 +157,7 @@ def test_a_job_that_fails_is_recorded_and_the_others_go_on(tmp_path):
 
 
 def test_a_different_config_in_the_same_run_folder_is_refused(tmp_path):
-    from trainer.sweep import SweepConflict, decide
+    from trainer.sweep import SweepConflict, _exclusive, decide
 
     run_dir = tmp_path / "run"
     run_dir.mkdir()
@@ -167,6 +167,11 @@ def test_a_different_config_in_the_same_run_folder_is_refused(tmp_path):
     assert decide(run_dir, {"seed": 0, "trainer": {"max_epochs": 2}}) == "skip"
     with pytest.raises(SweepConflict, match=r"trainer.max_epochs: 2 -> 3"):
         decide(run_dir, {"seed": 0, "trainer": {"max_epochs": 3}})
+    # Two jobs in one folder at once (the same overrides twice in a parallel sweep): the second is refused.
+    with _exclusive(run_dir), pytest.raises(SweepConflict, match="another job is running"), _exclusive(run_dir):
+        pass
+    with _exclusive(run_dir):  # released when the first job ends
+        pass
 
 
 def test_compare_experiments_sweep_exactly_the_losses_that_fit_each_task():

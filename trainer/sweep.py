@@ -15,6 +15,7 @@ reads the lines of the current invocation at the end and prints which jobs faile
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import math
@@ -22,7 +23,8 @@ import os
 import sys
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -171,6 +173,24 @@ def _threads(cfg: DictConfig) -> int:
     return int(cfg.trainer.num_threads or torch.get_num_threads())
 
 
+@contextmanager
+def _exclusive(run_dir: Path) -> Iterator[None]:
+    """Hold the run folder for this job: a second job there (the same overrides twice in one
+    parallel sweep, or two sweeps in one folder) is refused. The OS drops the lock if the job dies."""
+    fd = os.open(run_dir / ".job.lock", os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SweepConflict(
+                f"another job is running in {run_dir} right now (the same overrides twice in one sweep, "
+                "or two sweeps in one hydra.sweep.dir)"
+            ) from None
+        yield
+    finally:
+        os.close(fd)
+
+
 def run_sweep_job(cfg: DictConfig, run_dir: Path, train_fn: Callable[[DictConfig, Path], dict]) -> dict | None:
     """Run one multirun job (see the module docstring); returns its results, or None if it failed."""
     hydra_cfg = HydraConfig.get()
@@ -178,17 +198,25 @@ def run_sweep_job(cfg: DictConfig, run_dir: Path, train_fn: Callable[[DictConfig
     name = str(run_dir.relative_to(sweep_dir)) if run_dir.is_relative_to(sweep_dir) else run_dir.name
     overrides = list(hydra_cfg.overrides.task)
     entry: dict[str, Any] = {"job": hydra_cfg.job.num, "run": name, "overrides": overrides}
-    main_key = f"val/{cfg.task.main_metric}"
-    config = fingerprint(cfg)
-    started = time.time()
-
     try:
-        action = decide(run_dir, config)
-    except SweepConflict as exc:  # not our folder: report, and put back what Hydra overwrote there
-        _restore_hydra_files(run_dir)
+        with _exclusive(run_dir):
+            return _run_job(cfg, run_dir, train_fn, sweep_dir, name, entry)
+    except SweepConflict as exc:  # not this job's folder: report, and write nothing into it
         print(f"[sweep] {name}: FAILED: {exc}", file=sys.stderr)
         _append_ledger(sweep_dir, {**entry, "status": "failed", "reason": str(exc)})
         return None
+
+
+def _run_job(cfg: DictConfig, run_dir: Path, train_fn, sweep_dir: Path, name: str, entry: dict) -> dict | None:
+    overrides = entry["overrides"]
+    main_key = f"val/{cfg.task.main_metric}"
+    config = fingerprint(cfg)
+    started = time.time()
+    try:
+        action = decide(run_dir, config)
+    except SweepConflict:
+        _restore_hydra_files(run_dir)  # Hydra wrote this job's .hydra files over the other run's
+        raise
 
     if action == "skip":
         results = read_json(run_dir / METRICS_FILE) or {}
