@@ -51,6 +51,15 @@ def raw_scalar_steps(run_dir: Path) -> list[tuple[str, int]]:
     return pairs
 
 
+TIMING_KEYS = ("wall_time_s", "train_time_s", "first_step_unix_time")
+
+
+def drop_timing(metrics: dict) -> None:
+    """Timings differ between any two runs; everything else in metrics.json must not."""
+    for key in TIMING_KEYS:
+        metrics.pop(key)
+
+
 def assert_same_tensors(a, b, where: str = "") -> None:
     """Recursively: every tensor equal bitwise (torch.equal), every other value equal."""
     if isinstance(a, torch.Tensor):
@@ -70,8 +79,8 @@ def assert_same_tensors(a, b, where: str = "") -> None:
 def assert_same_run(reference: Path, other: Path) -> None:
     """Same metrics, same weights and optimiser state in last.pt and best.pt, same curves."""
     m1, m2 = read_metrics(reference), read_metrics(other)
-    m1.pop("wall_time_s")
-    m2.pop("wall_time_s")
+    drop_timing(m1)
+    drop_timing(m2)
     assert m1 == m2
     for name in ("last.pt", "best.pt"):
         a = torch.load(reference / "checkpoints" / name, weights_only=True)
@@ -212,8 +221,8 @@ def test_checkpoint_holds_the_whole_state_and_rotates(tmp_path, restore_threads)
 def test_same_config_and_seed_twice_gives_identical_results(tmp_path, restore_threads):
     first = train_in_process(tmp_path / "first", "model.dropout=0.3")
     second = train_in_process(tmp_path / "second", "model.dropout=0.3")
-    first.pop("wall_time_s")
-    second.pop("wall_time_s")
+    drop_timing(first)
+    drop_timing(second)
     assert first == second
     a = torch.load(tmp_path / "first" / "checkpoints" / "last.pt", weights_only=True)["model"]
     b = torch.load(tmp_path / "second" / "checkpoints" / "last.pt", weights_only=True)["model"]
@@ -252,8 +261,8 @@ def test_corrupt_last_checkpoint_falls_back_to_the_previous_one(tmp_path, restor
     resumed = train_in_process(run_dir, "trainer.resume=true")
     err = capfd.readouterr().err
     assert "last.pt is corrupt" in err and "resuming from last.prev.pt (epoch 2" in err
-    reference.pop("wall_time_s")
-    resumed.pop("wall_time_s")
+    drop_timing(reference)
+    drop_timing(resumed)
     assert resumed == reference  # epoch 3 redone from epoch 2's state: the same result
 
 
@@ -416,6 +425,6 @@ def test_in_process_stop_request_writes_a_checkpoint_at_the_next_step(tmp_path, 
     monkeypatch.setattr(train_module, "batch_order", real_batch_order)
     resumed = train_in_process(run_dir, "trainer.resume=true")
     reference = train_in_process(tmp_path / "reference")
-    resumed.pop("wall_time_s")
-    reference.pop("wall_time_s")
+    drop_timing(resumed)
+    drop_timing(reference)
     assert resumed == reference

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
-from torchmetrics import Metric, MetricCollection
 
-MetricFactory = Callable[[int], dict[str, Metric]]
+if TYPE_CHECKING:  # torchmetrics takes ~2 s to import (it pulls in torchvision): only when first evaluating
+    from torchmetrics import Metric, MetricCollection
+
+MetricFactory = Callable[[int], "dict[str, Metric]"]
 
 
 def _multiclass(num_classes: int) -> dict[str, Metric]:
@@ -80,6 +83,8 @@ TASK_METRICS: dict[str, MetricFactory] = {
 
 
 def build_metrics(task: str, num_outputs: int, device: torch.device) -> MetricCollection:
+    from torchmetrics import MetricCollection
+
     return MetricCollection(TASK_METRICS[task](num_outputs)).to(device)
 
 

@@ -14,13 +14,20 @@ from typing import Any
 
 class RunLogger:
     def __init__(self, run_dir: Path) -> None:
-        from torch.utils.tensorboard import SummaryWriter
-
         self.run_dir = Path(run_dir)
-        # No purge_step: its SessionLog.START marker makes readers hide events at or after that
-        # step, which also hid the events logged at the checkpoint's own step, and not every reader
-        # honours it. Resume instead cuts the files back to the checkpoint (truncate_events).
-        self.writer = SummaryWriter(log_dir=str(run_dir))
+        self._writer = None
+
+    @property
+    def writer(self):
+        """The SummaryWriter, made on first use: importing TensorBoard is not on the way to the first step."""
+        if self._writer is None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            # No purge_step: its SessionLog.START marker makes readers hide events at or after that
+            # step, which also hid the events logged at the checkpoint's own step, and not every reader
+            # honours it. Resume instead cuts the files back to the checkpoint (truncate_events).
+            self._writer = SummaryWriter(log_dir=str(self.run_dir))
+        return self._writer
 
     def scalar(self, tag: str, value: float, step: int) -> None:
         self.writer.add_scalar(tag, value, step)
@@ -46,8 +53,9 @@ class RunLogger:
         return event_file_sizes(self.run_dir)
 
     def close(self) -> None:
-        self.writer.flush()
-        self.writer.close()
+        if self._writer is not None:
+            self._writer.flush()
+            self._writer.close()
 
 
 def event_file_sizes(run_dir: Path) -> dict[str, int]:

@@ -181,11 +181,13 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     check_options(cfg)
     if tcfg.num_threads:
         torch.set_num_threads(tcfg.num_threads)
-    if tcfg.deterministic:
+    device = distributed.setup(resolve_device(tcfg.device))  # under torchrun: join the group, cuda:LOCAL_RANK
+    if tcfg.deterministic and (device.type != "cpu" or tcfg.compile):
+        # The CPU kernels this harness uses are deterministic already, and the flag costs ~1 s of start-up
+        # (it imports torch._inductor), so it is set where it matters: GPUs and compiled code.
         # cuBLAS is deterministic only with a fixed workspace, read when its first handle is made (README).
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True, warn_only=True)
-    device = distributed.setup(resolve_device(tcfg.device))  # under torchrun: join the group, cuda:LOCAL_RANK
     precision = build_precision(tcfg.precision, device)
     ckpt_dir = run_dir / "checkpoints"
     # Before anything is built or written: the checkpoint to continue from, or no earlier run to overwrite.
@@ -232,9 +234,11 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     # when the loss is read every log_every_n_steps (skipping a batch needs the per-step check anyway).
     check_each_step = device.type == "cpu" or tcfg.on_nan == "skip"
     progress = _progress(tcfg, start=state.epoch)
+    train_time, first_step_time = 0.0, None
     try:
         with StopRequest() as stop:
             for epoch in range(state.epoch, tcfg.max_epochs):
+                epoch_started = time.perf_counter()
                 model.train()
                 order = distributed.shard(batch_order(len(train_split), cfg.seed, epoch)).to(device)
                 for batch in range(state.batch_in_epoch, steps_per_epoch):
@@ -261,11 +265,14 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
                         scaler.update()
                         state.running_loss += loss.detach()
                         state.running_steps += 1
+                    if first_step_time is None:  # for scripts/bench.py: process start to first optimiser step
+                        first_step_time = time.time()
                     state.global_step += 1
                     state.batch_in_epoch = batch + 1
                     if (batch + 1) % tcfg.log_every_n_steps == 0 or batch + 1 == steps_per_epoch:
                         log_train_loss(logger, state, epoch, cfg, ckpt_dir)
                 state.batch_in_epoch = 0
+                train_time += time.perf_counter() - epoch_started  # the step loop only, logging included
                 logger.scalar("lr", optimizer.param_groups[0]["lr"], state.global_step)
                 scheduler.step()
 
@@ -303,6 +310,8 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
                 steps_per_epoch=steps_per_epoch,
                 skipped_steps=state.skipped_steps,
                 wall_time_s=round(time.perf_counter() - started, 3),
+                train_time_s=round(train_time, 4),
+                first_step_unix_time=first_step_time,
             )
             logger.hparams(hparams_of(cfg), {k: v for k, v in results.items() if k.startswith(("val/", "test/"))})
     finally:

@@ -1,0 +1,282 @@
+"""Benchmarks: what the harness costs over plain PyTorch, measured side by side in one run.
+
+    python scripts/bench.py                  # all three parts, CPU (or the GPU when there is one)
+    python scripts/bench.py --part steps     # only the step-overhead table
+    python scripts/bench.py --device cuda --precision bf16 --compile
+
+1. Step overhead: the harness's training loop (``trainer.train.train``; its ``train_time_s`` covers
+   exactly the optimiser steps, logging included) against a minimal hand-written loop doing the
+   same work: same model, data tensors, batch size, optimiser, number of steps, device. Repetitions
+   are interleaved (harness, raw, harness, raw, ...) and medians reported, since these machines are
+   noisy. If `lightning` is installed its Trainer runs the same module as a third column.
+2. Time to first step: from the start of ``python -m trainer ...`` to its first optimiser step,
+   against ``python -c "import torch"``.
+3. Sweep throughput: a 12-run sweep (4 losses x 3 seeds) through Hydra's sequential launcher and
+   through the parallel joblib launcher: wall time and the per-run time outside training.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+
+# name -> overrides; the default model of each task plus one compute-heavier CNN.
+CASES: dict[str, list[str]] = {
+    "multiclass (cnn, digits)": ["task=multiclass"],
+    "multilabel (cnn, strips)": ["task=multilabel"],
+    "binary (mlp, table)": ["task=binary"],
+    "regression (mlp, table)": ["task=regression"],
+    "heavy cnn (strips, 128-256ch)": ["task=multilabel", "model=cnn", "model.channels=[128,256]"],
+}
+
+
+def compose(overrides: list[str]):
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    import trainer.config  # noqa: F401
+
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        return hydra_compose("config", overrides=overrides)
+
+
+def harness_steps_per_s(cfg) -> tuple[float, int]:
+    from trainer.train import train
+
+    with tempfile.TemporaryDirectory() as run_dir:
+        results = train(cfg, Path(run_dir))
+    return results["steps"] / results["train_time_s"], results["steps"]
+
+
+def raw_steps_per_s(cfg) -> tuple[float, int]:
+    """The same work as the harness's step loop, written the way a user would by hand."""
+    import losses
+    from trainer.builders import build_optimizer
+    from trainer.data import build_data
+    from trainer.models import build_model
+    from trainer.train import resolve_device
+
+    device = resolve_device(cfg.trainer.device)
+    torch.manual_seed(cfg.seed)
+    data = build_data(cfg.data, cfg.task.name)
+    loss_fn = losses.build(cfg.loss.name, task=cfg.task.name)
+    model = build_model(cfg.model, data.kind, data.input_shape, loss_fn.head_size(cfg.task.name, data.num_outputs))
+    model, loss_fn = model.to(device), loss_fn.to(device)
+    optimizer = build_optimizer(cfg.optim, model)
+    x, y = data.train.x.to(device), data.train.y.to(device)
+    batch, steps = cfg.data.batch_size, 0
+    _sync(device)
+    start = time.perf_counter()
+    for epoch in range(cfg.trainer.max_epochs):
+        model.train()
+        order = torch.randperm(len(x), generator=torch.Generator().manual_seed(epoch)).to(device)
+        for i in range(0, len(x), batch):
+            idx = order[i : i + batch]
+            loss = loss_fn(model(x[idx]), y[idx])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            steps += 1
+    _sync(device)
+    return steps / (time.perf_counter() - start), steps
+
+
+def lightning_steps_per_s(cfg) -> tuple[float, int] | None:
+    try:
+        import lightning as L
+    except ImportError:
+        return None
+    import losses
+    from trainer.builders import build_optimizer
+    from trainer.data import build_data
+    from trainer.models import build_model
+
+    data = build_data(cfg.data, cfg.task.name)
+    loss_fn = losses.build(cfg.loss.name, task=cfg.task.name)
+    model = build_model(cfg.model, data.kind, data.input_shape, loss_fn.head_size(cfg.task.name, data.num_outputs))
+
+    class Module(L.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model, self.loss_fn = model, loss_fn
+
+        def training_step(self, batch, _):
+            x, y = batch
+            return self.loss_fn(self.model(x), y)
+
+        def configure_optimizers(self):
+            return build_optimizer(cfg.optim, self.model)
+
+    loader = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(data.train.x, data.train.y), batch_size=cfg.data.batch_size, shuffle=True
+    )
+    trainer = L.Trainer(
+        max_epochs=cfg.trainer.max_epochs,
+        accelerator="gpu" if cfg.trainer.device.startswith("cuda") else "cpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    start = time.perf_counter()
+    trainer.fit(Module(), loader)
+    steps = trainer.global_step
+    return steps / (time.perf_counter() - start), steps
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def bench_steps(args) -> None:
+    print(f"\n## 1. Step overhead ({args.device}, precision {args.precision}, compile {args.compile})")
+    print(f"median of {args.repeats} interleaved repetitions, {args.epochs} epochs each\n")
+    header = "| case | steps | harness steps/s | raw steps/s | harness/raw time |"
+    with_lightning = _has_lightning()
+    if with_lightning:
+        header += " lightning steps/s |"
+    print(header)
+    print("|---" * (header.count("|") - 1) + "|")
+    for name, overrides in CASES.items():
+        cfg = compose(
+            overrides
+            + [
+                f"trainer.max_epochs={args.epochs}",
+                f"trainer.device={args.device}",
+                f"trainer.precision={args.precision}",
+                f"trainer.compile={str(args.compile).lower()}",
+                "trainer.progress=false",
+                "trainer.test=false",
+            ]
+        )
+        harness, raw, light = [], [], []
+        steps = 0
+        for _ in range(args.repeats):
+            rate, steps = harness_steps_per_s(cfg)
+            harness.append(rate)
+            raw.append(raw_steps_per_s(cfg)[0])
+            if with_lightning:
+                light.append(lightning_steps_per_s(cfg)[0])
+        h, r = statistics.median(harness), statistics.median(raw)
+        row = f"| {name} | {steps} | {h:.1f} | {r:.1f} | {r / h:.3f} |"
+        if with_lightning:
+            row += f" {statistics.median(light):.1f} |"
+        print(row, flush=True)
+
+
+def _has_lightning() -> bool:
+    try:
+        import lightning  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+# The same first step written by hand: sklearn's digits, the same CNN, AdamW, one step; prints the time.
+RAW_FIRST_STEP = """
+import time
+import torch
+from sklearn.datasets import load_digits
+from trainer.models import SmallCNN
+digits = load_digits()
+x = torch.tensor(digits.images[:, None] / 16.0, dtype=torch.float32)
+y = torch.tensor(digits.target)
+model = SmallCNN((1, 8, 8), 10, [32, 64], [128], 0.1)
+optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-2)
+loss = torch.nn.functional.cross_entropy(model(x[:64]), y[:64])
+optimizer.zero_grad()
+loss.backward()
+optimizer.step()
+print(time.time())
+"""
+
+
+def bench_first_step(args) -> None:
+    print("\n## 2. Time to first step (task=multiclass)\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    torch_times, raw_times, harness_times = [], [], []
+    for _ in range(args.repeats):  # interleaved
+        start = time.time()
+        subprocess.run([sys.executable, "-c", "import torch"], check=True, env=env)
+        torch_times.append(time.time() - start)
+        start = time.time()
+        out = subprocess.run(
+            [sys.executable, "-c", RAW_FIRST_STEP], check=True, env=env, capture_output=True, text=True
+        )
+        raw_times.append(float(out.stdout.split()[-1]) - start)
+        with tempfile.TemporaryDirectory() as run_dir:
+            start = time.time()
+            subprocess.run(
+                [sys.executable, "-m", "trainer", "trainer.max_epochs=1", "trainer.test=false",
+                 f"trainer.device={args.device}", f"hydra.run.dir={run_dir}"],
+                check=True, env=env, capture_output=True,
+            )  # fmt: skip
+            results = json.loads((Path(run_dir) / "metrics.json").read_text())
+            harness_times.append(results["first_step_unix_time"] - start)
+    t, r, h = (statistics.median(v) for v in (torch_times, raw_times, harness_times))
+    print("| from process start | median s |\n|---|---|")
+    print(f"| python -c 'import torch' (exits) | {t:.2f} |")
+    print(f"| hand-written script: sklearn digits, same CNN, AdamW, first step done | {r:.2f} |")
+    print(f"| python -m trainer: first optimiser step done | {h:.2f} |")
+    print(f"| harness - import torch | {h - t:.2f} |")
+    print(f"| harness - hand-written first step | {h - r:.2f} |")
+
+
+def bench_sweep(args) -> None:
+    print("\n## 3. Sweep throughput: 12 runs (4 losses x 3 seeds), task=multiclass\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    common = ["-m", "task=multiclass", "loss=ce,nll,bce_logits,mse", "seed=0,1,2",
+              f"trainer.max_epochs={args.sweep_epochs}", "trainer.progress=false"]  # fmt: skip
+    rows = []
+    for launcher in ("basic", "joblib"):
+        with tempfile.TemporaryDirectory() as sweep_dir:
+            start = time.time()
+            command = [sys.executable, "-m", "trainer", *common, f"hydra/launcher={launcher}"]
+            subprocess.run([*command, f"hydra.sweep.dir={sweep_dir}"], check=True, env=env, capture_output=True)
+            wall = time.time() - start
+            runs = [json.loads(p.read_text()) for p in Path(sweep_dir).glob("*/metrics.json")]
+        outside = statistics.median(r["wall_time_s"] - r["train_time_s"] for r in runs)
+        rows.append((launcher, len(runs), wall, outside))
+    print("| launcher | runs | wall s | median per-run s outside training (in-process) |\n|---|---|---|---|")
+    for launcher, n, wall, outside in rows:
+        print(f"| {launcher} | {n} | {wall:.1f} | {outside:.2f} |")
+    print(f"\nparallel speed-up: {rows[0][2] / rows[1][2]:.2f}x")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--part", choices=["all", "steps", "first-step", "sweep"], default="all")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--precision", default="32", choices=["32", "bf16", "fp16"])
+    parser.add_argument("--compile", action="store_true")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--sweep-epochs", type=int, default=5)
+    args = parser.parse_args()
+    print(f"torch {torch.__version__}, {os.cpu_count()} CPU cores, device {args.device}")
+    if args.device.startswith("cuda"):
+        print(f"GPU: {torch.cuda.get_device_name()}")
+    if args.part in ("all", "steps"):
+        bench_steps(args)
+    if args.part in ("all", "first-step"):
+        bench_first_step(args)
+    if args.part in ("all", "sweep"):
+        bench_sweep(args)
+
+
+if __name__ == "__main__":
+    main()
