@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, read_metrics, read_scalars, run_cli
+from omegaconf import OmegaConf
 
 import losses
 
@@ -189,6 +190,23 @@ def test_compare_experiments_sweep_exactly_the_losses_that_fit_each_task():
             assert params.seed == "0,1,2"
             assert cfg.task.name == task
             assert f"compare_{task}" in cfg.hydra.sweep.dir
+
+
+def test_sweep_folders_have_sub_second_stamps_and_runs_are_named_by_their_overrides():
+    from hydra import compose, initialize_config_dir
+    from hydra.core.utils import setup_globals
+
+    import trainer.config  # noqa: F401
+
+    setup_globals()  # the ${now:...} resolver
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        for experiment in [None, *sorted(p.stem for p in (ROOT / "conf" / "experiment").glob("*.yaml"))]:
+            overrides = [f"experiment={experiment}"] if experiment else []
+            dirs = [compose("config", overrides, return_hydra_config=True).hydra.sweep.dir for _ in range(2)]
+            assert dirs[0] != dirs[1], dirs  # two sweeps started within the same second
+            raw = compose("config", overrides, return_hydra_config=True).hydra
+            assert "%f" in OmegaConf.to_container(raw.sweep)["dir"]
+            assert OmegaConf.to_container(raw.sweep)["subdir"] == "${hydra.job.override_dirname}"
 
 
 def _free_port() -> int:
