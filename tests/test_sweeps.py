@@ -192,6 +192,24 @@ def test_compare_experiments_sweep_exactly_the_losses_that_fit_each_task():
             assert f"compare_{task}" in cfg.hydra.sweep.dir
 
 
+def test_every_hparams_search_config_searches_keys_its_runs_have():
+    from hydra import compose, initialize_config_dir
+
+    import trainer.config  # noqa: F401
+
+    names = sorted(p.stem for p in (ROOT / "conf" / "hparams_search").glob("*.yaml"))
+    assert "focal_multiclass" in names
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        for name in names:
+            cfg = compose("config", [f"hparams_search={name}"], return_hydra_config=True)
+            sweeper = cfg.hydra.sweeper
+            assert sweeper._target_.endswith("LosslabOptunaSweeper")
+            assert sweeper.metric == f"val/{cfg.task.main_metric}" and sweeper.direction == cfg.task.main_metric_mode
+            assert {"optim.lr", "optim.weight_decay"} <= set(sweeper.params), name
+            for key in sweeper.params:  # a misspelled key would only fail in the first trial
+                assert OmegaConf.select(cfg, key) is not None, (name, key)
+
+
 def test_sweep_folders_have_sub_second_stamps_and_runs_are_named_by_their_overrides():
     from hydra import compose, initialize_config_dir
     from hydra.core.utils import setup_globals
