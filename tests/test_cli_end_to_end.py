@@ -54,7 +54,9 @@ def test_hparams_are_in_the_runs_own_event_file(tmp_path):
     acc = EventAccumulator(str(run_dir))
     acc.Reload()
     hparams_tags = set(acc.PluginTagToContent("hparams"))
-    assert {"_hparams_/experiment", "_hparams_/session_start_info", "_hparams_/session_end_info"} <= hparams_tags
+    assert {"_hparams_/session_start_info", "_hparams_/session_end_info"} <= hparams_tags
+    # No per-run experiment header: TensorBoard would use one run's copy for a whole sweep.
+    assert "_hparams_/experiment" not in hparams_tags
 
 
 def test_loss_that_does_not_fit_the_task_stops_before_training(tmp_path):

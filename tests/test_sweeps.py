@@ -276,6 +276,10 @@ def test_tensorboard_serves_every_run_of_the_sweep(sweep):
             },
         )["sessionGroups"]
         assert {g["name"] for g in groups} == names
+        # The columns that vary across the sweep are flagged as such (no single run's header decides).
+        experiment = _get(f"{base}/hparams/experiment", {"experimentName": ""})
+        differs = {h["name"]: h.get("differs", False) for h in experiment["hparamInfos"]}
+        assert differs["loss"] and differs["seed"] and not differs["task"]
         for group in groups:
             overrides = dict(o.split("=") for o in group["name"].split(","))
             assert group["hparams"]["loss"] == overrides["loss"]

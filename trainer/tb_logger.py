@@ -36,9 +36,12 @@ class RunLogger:
         from torch.utils.tensorboard.summary import hparams as hparams_summary
 
         tagged = {f"final/{tag}": value for tag, value in metrics.items()}
-        experiment, session_start, session_end = hparams_summary(hparams, tagged)
+        _experiment, session_start, session_end = hparams_summary(hparams, tagged)
+        # The experiment header is left out on purpose: TensorBoard would take one run's copy for the
+        # whole sweep and mark every hyperparameter as not varying. Without it, the HParams plugin
+        # builds the table from all runs' session infos and flags the columns that differ (loss, seed).
         file_writer = self.writer._get_file_writer()
-        for summary in (experiment, session_start, session_end):
+        for summary in (session_start, session_end):
             file_writer.add_summary(summary)
         # The HParams tab reads each metric from the scalar of the same tag in this run.
         for tag, value in tagged.items():
