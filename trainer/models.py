@@ -31,6 +31,18 @@ class MLP(nn.Module):
         return self.net(x.flatten(1))
 
 
+def conv_block(in_channels: int, channels: int) -> list[nn.Module]:
+    """Two 3x3 convolutions, each followed by batch norm and ReLU (the unit of the small CNNs)."""
+    return [
+        nn.Conv2d(in_channels, channels, 3, padding=1, bias=False),
+        nn.BatchNorm2d(channels),
+        nn.ReLU(),
+        nn.Conv2d(channels, channels, 3, padding=1, bias=False),
+        nn.BatchNorm2d(channels),
+        nn.ReLU(),
+    ]
+
+
 class SmallCNN(nn.Module):
     """Conv blocks (two 3x3 convs, batch norm, ReLU, 2x2 max-pool) then an MLP head.
 
@@ -49,14 +61,7 @@ class SmallCNN(nn.Module):
         in_channels, height, width = in_shape
         blocks: list[nn.Module] = []
         for c in channels:
-            blocks += [
-                nn.Conv2d(in_channels, c, 3, padding=1, bias=False),
-                nn.BatchNorm2d(c),
-                nn.ReLU(),
-                nn.Conv2d(c, c, 3, padding=1, bias=False),
-                nn.BatchNorm2d(c),
-                nn.ReLU(),
-            ]
+            blocks += conv_block(in_channels, c)
             if min(height, width) >= 4:  # pool while the feature map is big enough to halve
                 blocks.append(nn.MaxPool2d(2))
                 height, width = height // 2, width // 2

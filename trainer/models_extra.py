@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .errors import UserError
-from .models import MODELS, SmallCNN
+from .models import MODELS, SmallCNN, conv_block
 
 
 class EmbeddingCNN(nn.Module):
@@ -27,17 +27,6 @@ class EmbeddingCNN(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         z = self.cnn(x)
         return F.normalize(z, dim=-1) if self.normalize else z
-
-
-def _conv_block(in_channels: int, channels: int) -> list[nn.Module]:
-    return [
-        nn.Conv2d(in_channels, channels, 3, padding=1, bias=False),
-        nn.BatchNorm2d(channels),
-        nn.ReLU(),
-        nn.Conv2d(channels, channels, 3, padding=1, bias=False),
-        nn.BatchNorm2d(channels),
-        nn.ReLU(),
-    ]
 
 
 class SequenceCNN(nn.Module):
@@ -59,7 +48,7 @@ class SequenceCNN(nn.Module):
         in_channels, height, width = in_shape
         blocks: list[nn.Module] = []
         for i, c in enumerate(channels):
-            blocks += _conv_block(in_channels, c)
+            blocks += conv_block(in_channels, c)
             pool_w = 2 if i == 0 and width >= 2 else 1
             pool_h = 2 if height >= 2 else 1
             if pool_h > 1 or pool_w > 1:
