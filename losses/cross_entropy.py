@@ -13,8 +13,9 @@ from typing import Any
 import torch.nn.functional as F
 from torch import Tensor
 
-from .base import TaskLoss, as_tensor, check_reduction
+from .base import as_tensor, check_reduction
 from .registry import register
+from .targets import SoftmaxClassLoss
 
 _FITS = {"multiclass": "native", "binary": "2-way head, 0/1 target as class index"}
 _WHY_NOT = {
@@ -23,15 +24,7 @@ _WHY_NOT = {
 }
 
 
-class _IndexTargetLoss(TaskLoss):
-    @classmethod
-    def head_size(cls, task: str, natural_size: int) -> int:
-        return 2 if task == "binary" else natural_size
-
-    def predict(self, output: Tensor) -> Tensor:
-        probs = output.softmax(dim=-1)
-        return probs[:, 1] if self.task == "binary" else probs
-
+class _IndexTargetLoss(SoftmaxClassLoss):
     def _weight(self, output: Tensor) -> Tensor | None:
         return None if self.weight is None else self.weight.to(output.dtype)
 

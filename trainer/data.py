@@ -147,22 +147,30 @@ def _strip_counts(cfg, default_total: int) -> list[int]:
     return [total - n_val - n_test, n_val, n_test]
 
 
-def load_digit_strips_multilabel(cfg, task: str) -> DataBundle:
-    """Strips of 1 to 3 digits; the target is the multi-hot set of digits present.
+def digit_strips(cfg, max_digits: int) -> tuple[list[np.ndarray], list[list[list[int]]]]:
+    """Per split: standardised strips of 1 to ``max_digits`` digits and the digits of each, left to right.
 
     Strips are built from each split's own digit images, so no digit image is shared between splits.
     """
     images, labels = _digits(cfg, cfg.split_seed)
     rng = np.random.default_rng(cfg.split_seed)
-    strips, targets = [], []
+    strips, sequences = [], []
     for imgs, labs, n in zip(images, labels, _strip_counts(cfg, 4000)):
-        s, seqs = make_strips(imgs, labs, n, 1, 3, rng)
-        multi_hot = np.zeros((n, 10), dtype=np.float32)
+        s, seqs = make_strips(imgs, labs, n, 1, max_digits, rng)
+        strips.append(s)
+        sequences.append(seqs)
+    return standardise(*strips, axis=(0, 2, 3)), sequences
+
+
+def load_digit_strips_multilabel(cfg, task: str) -> DataBundle:
+    """Strips of 1 to 3 digits; the target is the multi-hot set of digits present."""
+    strips, sequences = digit_strips(cfg, max_digits=3)
+    targets = []
+    for seqs in sequences:
+        multi_hot = np.zeros((len(seqs), 10), dtype=np.float32)
         for row, seq in enumerate(seqs):
             multi_hot[row, seq] = 1.0
-        strips.append(s)
         targets.append(multi_hot)
-    strips = standardise(*strips, axis=(0, 2, 3))
     train, val, test = _tensor_splits(strips, targets, torch.float32)
     return DataBundle(
         train, val, test, task=task, kind="image", num_outputs=10, class_names=[str(i) for i in range(10)]

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .data import DATASETS, DataBundle, _digits, _strip_counts, _tensor_splits, make_strips, split_indices, standardise
+from .data import DATASETS, DataBundle, _tensor_splits, digit_strips, split_indices, standardise
 
 MAX_DIGITS = 5
 PAD = -1
@@ -24,21 +24,14 @@ COUNT_FEATURES = 5
 
 
 def load_digit_sequences(cfg, task: str) -> DataBundle:
-    """Strips of 1 to 5 digits (N, 1, 8, 40); target (N, 5) = the digits left to right, padded with -1.
-
-    Strips are built from each split's own digit images, so no digit image is shared between splits.
-    """
-    images, labels = _digits(cfg, cfg.split_seed)
-    rng = np.random.default_rng(cfg.split_seed)
-    strips, targets = [], []
-    for imgs, labs, n in zip(images, labels, _strip_counts(cfg, 4000)):
-        s, seqs = make_strips(imgs, labs, n, 1, MAX_DIGITS, rng)
-        padded = np.full((n, MAX_DIGITS), PAD, dtype=np.int64)
+    """Strips of 1 to 5 digits (N, 1, 8, 40); target (N, 5) = the digits left to right, padded with -1."""
+    strips, sequences = digit_strips(cfg, max_digits=MAX_DIGITS)
+    targets = []
+    for seqs in sequences:
+        padded = np.full((len(seqs), MAX_DIGITS), PAD, dtype=np.int64)
         for row, seq in enumerate(seqs):
             padded[row, : len(seq)] = seq
-        strips.append(s)
         targets.append(padded)
-    strips = standardise(*strips, axis=(0, 2, 3))
     train, val, test = _tensor_splits(strips, targets, torch.long)
     return DataBundle(
         train, val, test, task=task, kind="image", num_outputs=10, class_names=[str(i) for i in range(10)]
