@@ -70,8 +70,10 @@ def cli() -> None:
     share_run_stamp()
     try:
         main()
-    finally:
-        cleanup()
+    except BaseException:
+        cleanup(wait_for_others=False)  # the others may be inside a collective; torchrun stops them
+        raise
+    cleanup(wait_for_others=True)
 
 
 if __name__ == "__main__":

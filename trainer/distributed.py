@@ -129,8 +129,13 @@ def setup(device: torch.device) -> torch.device:
     return device
 
 
-def cleanup() -> None:
+def cleanup(wait_for_others: bool) -> None:
+    """Leave the process group. After a normal end, first wait for every rank: a rank that tears down
+    gloo while a peer is still finishing (rank 0 writing its files) can abort with "terminate called
+    without an active exception"."""
     if dist.is_available() and dist.is_initialized():
+        if wait_for_others:
+            dist.barrier()
         dist.destroy_process_group()
 
 
