@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,7 +44,31 @@ def save_atomic(state: dict[str, Any], path: Path, keep_previous: bool = False) 
         # Between these two renames only the .prev file exists; load_latest falls back to it.
         os.replace(path, previous_path(path))
     os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
+    _fsync_dir(path.parent)
+
+
+def duplicate_atomic(source: Path, path: Path) -> None:
+    """Make ``path`` hold the same bytes as ``source`` (a file :func:`save_atomic` wrote), atomically.
+
+    A hard link where the filesystem has them: no second serialisation or write of the same state
+    (best.pt is usually the epoch just written as last.pt). Checkpoint files are never modified in
+    place, only replaced, so the two names can share one file. Elsewhere, a copy.
+    """
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(source, tmp)
+    except OSError:  # no hard links here (some network and FAT filesystems): copy the bytes
+        shutil.copyfile(source, tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename in ``folder`` survive a crash."""
+    dir_fd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(dir_fd)
     finally:

@@ -1,4 +1,10 @@
-"""TensorBoard logging into the run's own directory.
+"""TensorBoard logging into the run's own directory, written synchronously by the training process.
+
+Events go straight into one event file per process (TensorBoard's record format, through
+``tensorboard.summary.writer.record_writer``). ``SummaryWriter`` would hand every event to a
+background thread; on the small models this harness trains, waking that thread for each logged
+value cost more than the training steps around it (GIL hand-overs), and a flush had to wait for it.
+Writing in-process also makes ``positions()`` exact without waiting for anything.
 
 Hyperparameters are written with ``torch.utils.tensorboard.summary.hparams`` into the run's own
 event file. ``SummaryWriter.add_hparams`` would instead open a new sub-run per call, which splits
@@ -7,30 +13,47 @@ every run in two in the HParams tab of a sweep.
 
 from __future__ import annotations
 
+import itertools
 import os
+import socket
+import time
 from pathlib import Path
 from typing import Any
+
+# Several loggers in one process (tests, scripts/bench.py) each get their own file, as SummaryWriter does.
+_file_counter = itertools.count()
 
 
 class RunLogger:
     def __init__(self, run_dir: Path) -> None:
         self.run_dir = Path(run_dir)
-        self._writer = None
+        self._file = None
+        self._records = None
 
-    @property
-    def writer(self):
-        """The SummaryWriter, made on first use: importing TensorBoard is not on the way to the first step."""
-        if self._writer is None:
-            from torch.utils.tensorboard import SummaryWriter
+    def _write(self, event) -> None:
+        """Append one Event record, opening the event file on first use (TensorBoard is imported then)."""
+        if self._records is None:
+            from tensorboard.compat.proto.event_pb2 import Event
+            from tensorboard.summary.writer.record_writer import RecordWriter
 
-            # No purge_step: its SessionLog.START marker makes readers hide events at or after that
-            # step, which also hid the events logged at the checkpoint's own step, and not every reader
-            # honours it. Resume instead cuts the files back to the checkpoint (truncate_events).
-            self._writer = SummaryWriter(log_dir=str(self.run_dir))
-        return self._writer
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            stamp = f"{int(time.time()):010d}.{socket.gethostname()}.{os.getpid()}.{next(_file_counter)}"
+            name = f"events.out.tfevents.{stamp}"  # TensorBoard's own naming: one file per writer
+            # Unbuffered: each record is one write(), visible at once to a live `tensorboard --logdir`.
+            self._file = open(self.run_dir / name, "ab", buffering=0)  # noqa: SIM115 (closed in close())
+            self._records = RecordWriter(self._file)
+            self._records.write(Event(wall_time=time.time(), file_version="brain.Event:2").SerializeToString())
+        self._records.write(event.SerializeToString())
+
+    def _summary(self, summary, step: int) -> None:
+        from tensorboard.compat.proto.event_pb2 import Event
+
+        self._write(Event(wall_time=time.time(), step=step, summary=summary))
 
     def scalar(self, tag: str, value: float, step: int) -> None:
-        self.writer.add_scalar(tag, value, step)
+        from tensorboard.compat.proto.summary_pb2 import Summary
+
+        self._summary(Summary(value=[Summary.Value(tag=tag, simple_value=float(value))]), step)
 
     def hparams(self, hparams: dict[str, Any], metrics: dict[str, float]) -> None:
         from torch.utils.tensorboard.summary import hparams as hparams_summary
@@ -40,25 +63,21 @@ class RunLogger:
         # The experiment header is left out on purpose: TensorBoard would take one run's copy for the
         # whole sweep and mark every hyperparameter as not varying. Without it, the HParams plugin
         # builds the table from all runs' session infos and flags the columns that differ (loss, seed).
-        file_writer = self.writer._get_file_writer()
         for summary in (session_start, session_end):
-            file_writer.add_summary(summary)
+            self._summary(summary, 0)
         # The HParams tab reads each metric from the scalar of the same tag in this run.
         for tag, value in tagged.items():
-            self.writer.add_scalar(tag, value, 0)
-
-    def flush(self) -> None:
-        self.writer.flush()
+            self.scalar(tag, value, 0)
 
     def positions(self) -> dict[str, int]:
-        """Flush, then the size of every event file of the run: where a checkpoint taken now stands."""
-        self.writer.flush()  # waits until every queued event is written: sizes end on a record boundary
+        """The size of every event file of the run: where a checkpoint taken now stands (records are
+        written unbuffered, so every one logged so far is whole in its file)."""
         return event_file_sizes(self.run_dir)
 
     def close(self) -> None:
-        if self._writer is not None:
-            self._writer.flush()
-            self._writer.close()
+        if self._file is not None:
+            self._file.close()
+            self._file = self._records = None
 
 
 def event_file_sizes(run_dir: Path) -> dict[str, int]:

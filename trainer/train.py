@@ -21,9 +21,9 @@ import os
 import random
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -41,6 +41,9 @@ from .models import build_model
 from .precision import build_precision
 from .signals import Interrupted, StopRequest
 from .tb_logger import RunLogger, truncate_events
+
+if TYPE_CHECKING:
+    from torchmetrics import MetricCollection
 
 ON_NAN = ("stop", "skip")
 # Config keys that may differ between a run and its resumption without changing what it computes.
@@ -124,12 +127,19 @@ def evaluate(
     batch_size: int,
     device: torch.device,
     autocast: Any = None,
+    metrics: MetricCollection | None = None,
 ) -> dict[str, float]:
-    """Mean loss and the task metrics over one split (``autocast``: the training precision's context)."""
+    """Mean loss and the task metrics over one split (``autocast``: the training precision's context).
+
+    ``metrics``: a collection from :func:`build_metrics` to reuse (it is reset here); building one per
+    evaluation costs about as much as evaluating a small validation set.
+    """
     model.eval()
     distributed.broadcast_buffers(model)  # DDP: every rank evaluates with rank 0's BatchNorm statistics
     split = distributed.eval_shard(split)  # DDP: this rank's part; the sums below are reduced over ranks
-    metrics = build_metrics(data.task, data.num_outputs, device)
+    if metrics is None:
+        metrics = build_metrics(data.task, data.num_outputs, device)
+    metrics.reset()
     total_loss = torch.zeros((), device=device)
     for start in range(0, len(split), batch_size):
         x, y = split.batch(slice(start, start + batch_size))
@@ -169,9 +179,21 @@ class TrainState:
     best: tuple[float, float] | None = None  # (main metric, val loss) of the best epoch
     best_epoch: int = -1
     skipped_steps: int = 0  # batches whose optimiser step was skipped (trainer.on_nan=skip)
-    # The train/loss mean in progress (summed on the device, read every log_every_n_steps).
-    running_loss: Tensor = field(default_factory=lambda: torch.zeros(()))
+    # The train/loss mean in progress since the last log: losses read on the host each step (CPU, where
+    # reading is free) plus, on a GPU, a sum kept on the device and read every log_every_n_steps.
+    running_loss: float = 0.0
+    running_loss_on_device: Tensor | None = None
     running_steps: int = 0
+
+    def running_loss_total(self) -> float:
+        """The sum of the losses since the last log (reads the device sum: a sync on GPUs)."""
+        on_device = self.running_loss_on_device
+        return self.running_loss + (0.0 if on_device is None else float(on_device))
+
+    def reset_running_loss(self) -> None:
+        self.running_loss, self.running_steps = 0.0, 0
+        if self.running_loss_on_device is not None:
+            self.running_loss_on_device.zero_()
 
 
 def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
@@ -212,29 +234,43 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     forward = compile_model(forward) if tcfg.compile else forward
 
     main_metric, mode = cfg.task.main_metric, cfg.task.main_metric_mode
-    state = TrainState(running_loss=torch.zeros((), device=device))
+    # On CPU each step's loss is read on the host: free there, and it makes the per-step NaN check
+    # exact. On a GPU that read would sync every step, so losses are summed on the device instead and
+    # a NaN is found when the sum is read every log_every_n_steps (on_nan=skip needs the per-step read).
+    read_each_step = device.type == "cpu" or tcfg.on_nan == "skip"
+    state = TrainState()
     history: list[dict[str, float]] = []
     if resumed is not None:
-        state, history = restore(resumed, cfg, model, optimizer, scheduler, scaler, device)
+        state, history = restore(resumed, cfg, model, optimizer, scheduler, scaler)
         if distributed.is_main():  # rank 0 owns the event files
             truncate_events(run_dir, resumed.state.get("events", {}))  # drop what was logged after the checkpoint
+    if not read_each_step:
+        state.running_loss_on_device = torch.zeros((), device=device)
     logger = RunLogger(run_dir) if distributed.is_main() else distributed.NullLogger()
+
+    metrics: MetricCollection | None = None  # built at the first evaluation (torchmetrics imports in ~2 s)
+
+    def evaluate_on(split: Split) -> dict[str, float]:
+        nonlocal metrics
+        if metrics is None:
+            metrics = build_metrics(data.task, data.num_outputs, device)
+        return evaluate(model, loss_fn, split, data, tcfg.eval_batch_size, device, precision.autocast, metrics)
+
+    # The run's resolved config and overrides, for every checkpoint (resolved once: ~1 ms each time).
+    run_config = {"config": OmegaConf.to_container(cfg, resolve=True), "overrides": _overrides()}
 
     def save(best: bool = False) -> None:
         if not distributed.is_main():  # rank 0 writes; every rank resumes from its files
             return
-        ckpt = checkpoint_state(cfg, model, optimizer, scheduler, scaler, state, history, logger)
+        ckpt = checkpoint_state(model, optimizer, scheduler, scaler, state, history, logger, run_config)
         checkpoint.save_atomic(ckpt, ckpt_dir / checkpoint.LAST, keep_previous=True)
-        if best:
-            checkpoint.save_atomic(ckpt, ckpt_dir / checkpoint.BEST)
+        if best:  # the same state: best.pt shares last.pt's file
+            checkpoint.duplicate_atomic(ckpt_dir / checkpoint.LAST, ckpt_dir / checkpoint.BEST)
 
     batch_size = distributed.local_batch_size(cfg.data.batch_size)  # data.batch_size / number of processes
     steps_per_epoch = math.ceil(distributed.shard_length(len(train_split)) / batch_size)
-    # Per-step finiteness check: free on CPU; on a GPU it would sync every step, so there a stop is found
-    # when the loss is read every log_every_n_steps (skipping a batch needs the per-step check anyway).
-    check_each_step = device.type == "cpu" or tcfg.on_nan == "skip"
     # Read once: a DictConfig attribute costs ~10 us, which shows on steps of a small MLP.
-    grad_clip, log_every = tcfg.grad_clip, tcfg.log_every_n_steps
+    grad_clip, log_every, on_nan = tcfg.grad_clip, tcfg.log_every_n_steps, tcfg.on_nan
     progress = _progress(tcfg, start=state.epoch)
     train_time, first_step_time = 0.0, None
     try:
@@ -251,11 +287,10 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
                     with precision.autocast():
                         output = forward(x)
                     loss = to_scalar(loss_fn(output.float(), y))
-                    if check_each_step and distributed.any_rank(not bool(torch.isfinite(loss))):
-                        if tcfg.on_nan == "stop":
-                            raise UserError(
-                                non_finite_message(float(loss.detach()), state.global_step + 1, epoch, cfg, ckpt_dir)
-                            )
+                    value = loss.item() if read_each_step else None
+                    if value is not None and distributed.any_rank(not math.isfinite(value)):
+                        if on_nan == "stop":
+                            raise UserError(non_finite_message(value, state.global_step + 1, epoch, cfg, ckpt_dir))
                         state.skipped_steps += 1  # no backward, no optimiser step for this batch
                     else:
                         optimizer.zero_grad(set_to_none=True)
@@ -265,20 +300,23 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
                             nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
                         scaler.step(optimizer)
                         scaler.update()
-                        state.running_loss += loss.detach()
+                        if value is None:
+                            state.running_loss_on_device += loss.detach()
+                        else:
+                            state.running_loss += value
                         state.running_steps += 1
                     if first_step_time is None:  # for scripts/bench.py: process start to first optimiser step
                         first_step_time = time.time()
                     state.global_step += 1
                     state.batch_in_epoch = batch + 1
                     if (batch + 1) % log_every == 0 or batch + 1 == steps_per_epoch:
-                        log_train_loss(logger, state, epoch, cfg, ckpt_dir)
+                        log_train_loss(logger, state, epoch, on_nan, cfg, ckpt_dir)
                 state.batch_in_epoch = 0
                 train_time += time.perf_counter() - epoch_started  # the step loop only, logging included
                 logger.scalar("lr", optimizer.param_groups[0]["lr"], state.global_step)
                 scheduler.step()
 
-                val = evaluate(model, loss_fn, val_split, data, tcfg.eval_batch_size, device, precision.autocast)
+                val = evaluate_on(val_split)
                 history.append({"epoch": epoch, "step": state.global_step, **{f"val/{k}": v for k, v in val.items()}})
                 for name, value in val.items():
                     logger.scalar(f"val/{name}", value, epoch)
@@ -300,10 +338,10 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             distributed.barrier()  # rank 0 has written them
             if (ckpt_dir / checkpoint.BEST).exists():
                 model.load_state_dict(checkpoint.load(ckpt_dir / checkpoint.BEST, device)["model"])
-            final = evaluate(model, loss_fn, val_split, data, tcfg.eval_batch_size, device, precision.autocast)
+            final = evaluate_on(val_split)
             results: dict[str, Any] = {f"val/{k}": v for k, v in final.items()}
             if tcfg.test:
-                test = evaluate(model, loss_fn, test_split, data, tcfg.eval_batch_size, device, precision.autocast)
+                test = evaluate_on(test_split)
                 results.update({f"test/{k}": v for k, v in test.items()})
             results.update(
                 best_epoch=state.best_epoch,
@@ -324,18 +362,19 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     return results
 
 
-def log_train_loss(logger: RunLogger, state: TrainState, epoch: int, cfg: DictConfig, ckpt_dir: Path) -> None:
-    """Log the mean train loss since the last log: the one host-device sync of the step loop."""
+def log_train_loss(
+    logger: RunLogger, state: TrainState, epoch: int, on_nan: str, cfg: DictConfig, ckpt_dir: Path
+) -> None:
+    """Log the mean train loss since the last log: on a GPU, the one host-device sync of the step loop."""
     if state.running_steps:
-        mean_loss = distributed.mean_over_ranks(float(state.running_loss) / state.running_steps)
-        if not math.isfinite(mean_loss) and cfg.trainer.on_nan == "stop":  # device runs find a NaN here
+        mean_loss = distributed.mean_over_ranks(state.running_loss_total() / state.running_steps)
+        if not math.isfinite(mean_loss) and on_nan == "stop":  # device runs find a NaN here
             first = state.global_step - state.running_steps + 1
             raise UserError(non_finite_message(mean_loss, (first, state.global_step), epoch, cfg, ckpt_dir))
         logger.scalar("train/loss", mean_loss, state.global_step)
-    if cfg.trainer.on_nan == "skip":
+    if on_nan == "skip":
         logger.scalar("train/skipped_steps", state.skipped_steps, state.global_step)
-    state.running_loss.zero_()
-    state.running_steps = 0
+    state.reset_running_loss()
 
 
 def non_finite_message(value: float, step: int | tuple[int, int], epoch: int, cfg: DictConfig, ckpt_dir: Path) -> str:
@@ -384,8 +423,13 @@ def refuse_to_overwrite(run_dir: Path) -> None:
         )
 
 
-def checkpoint_state(cfg, model, optimizer, scheduler, scaler, state: TrainState, history, logger) -> dict[str, Any]:
-    """Everything needed to continue exactly, as tensors and plain containers (weights_only loadable)."""
+def checkpoint_state(
+    model, optimizer, scheduler, scaler, state: TrainState, history, logger, run_config: dict[str, Any]
+) -> dict[str, Any]:
+    """Everything needed to continue exactly, as tensors and plain containers (weights_only loadable).
+
+    ``run_config``: {"config": the resolved config, "overrides": the command-line overrides}.
+    """
     return {
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
@@ -397,19 +441,18 @@ def checkpoint_state(cfg, model, optimizer, scheduler, scaler, state: TrainState
         "best": list(state.best) if state.best else None,
         "best_epoch": state.best_epoch,
         "skipped_steps": state.skipped_steps,
-        "running_loss": state.running_loss.detach().clone(),
+        "running_loss": state.running_loss_total(),
         "running_steps": state.running_steps,
         "history": history,
         "rng": checkpoint.rng_state(),
-        "config": OmegaConf.to_container(cfg, resolve=True),
-        "overrides": _overrides(),
+        **run_config,
         # Where each TensorBoard file stood: a resume cuts off what was logged after this checkpoint.
         "events": logger.positions(),
     }
 
 
 def restore(
-    loaded: checkpoint.Loaded, cfg, model, optimizer, scheduler, scaler, device
+    loaded: checkpoint.Loaded, cfg, model, optimizer, scheduler, scaler
 ) -> tuple[TrainState, list[dict[str, float]]]:
     """Load a checkpoint into the freshly built objects; the RNGs last, after model init has drawn from them."""
     ckpt = loaded.state
@@ -428,7 +471,6 @@ def restore(
         scaler.load_state_dict(ckpt["scaler"])
     checkpoint.set_rng_state(ckpt["rng"])
     best = tuple(ckpt["best"]) if ckpt["best"] else None
-    running = ckpt.get("running_loss")
     state = TrainState(
         epoch=ckpt["epoch"],
         batch_in_epoch=ckpt.get("batch_in_epoch", 0),
@@ -436,7 +478,7 @@ def restore(
         best=best,
         best_epoch=ckpt["best_epoch"],
         skipped_steps=ckpt.get("skipped_steps", 0),
-        running_loss=(running if running is not None else torch.zeros(())).to(device),
+        running_loss=float(ckpt.get("running_loss", 0.0)),  # a 0-dim tensor in older checkpoints
         running_steps=ckpt.get("running_steps", 0),
     )
     where = f"epoch {state.epoch}" + (f", batch {state.batch_in_epoch}" if state.batch_in_epoch else "")
