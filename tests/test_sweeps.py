@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -151,10 +152,9 @@ def test_a_job_that_fails_is_recorded_and_the_others_go_on(tmp_path):
     assert "nan" in json.loads((nan_run / "failed.json").read_text())["reason"].lower()
     assert f"FAILED {nan_run.name}" in out
     assert not (nan_run / "metrics.json").exists()
-    # joblib's loky workers get cores // n_jobs threads each (OMP_NUM_THREADS), which torch follows.
-    import joblib
+    # The parallel launcher gives each of its n_jobs workers cores // n_jobs torch threads.
 
-    assert json.loads((good / "job.json").read_text())["torch_threads"] == max(1, joblib.cpu_count() // 2)
+    assert json.loads((good / "job.json").read_text())["torch_threads"] == max(1, len(os.sched_getaffinity(0)) // 2)
 
 
 def test_a_different_config_in_the_same_run_folder_is_refused(tmp_path):
@@ -372,3 +372,46 @@ def test_optuna_search_runs_trials_and_continues_from_its_sqlite_study(tmp_path)
         ("2", "FAIL", "True"),
         ("3", "COMPLETE", "False"),
     ]
+
+
+def test_ctrl_c_stops_a_parallel_sweep_with_checkpoints_and_the_rerun_resumes_it(tmp_path):
+    """hydra/launcher=parallel forks its workers: Ctrl-C (SIGINT to the sweep process) reaches every running
+    job once; each saves a checkpoint, the sweep exits 130 and the same command finishes the jobs."""
+    sweep_dir = tmp_path / "s"
+    args = [
+        "-m",
+        "task=multiclass",
+        "model=mlp",
+        "loss=ce,mse",
+        "data.batch_size=8",  # 135 steps an epoch: long enough to be interrupted mid-run
+        "trainer.max_epochs=30",
+        "trainer.device=cpu",
+        "hydra/launcher=parallel",
+        "hydra.launcher.n_jobs=2",
+        f"hydra.sweep.dir={sweep_dir}",
+    ]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "trainer", *args], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    deadline = time.monotonic() + 180
+    while len(list(sweep_dir.glob("*/checkpoints/last.pt"))) < 2:  # both jobs are past their first epoch
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[1][-3000:]
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr[-3000:]
+    assert b"resume with" in stderr
+    jobs = sorted(sweep_dir.glob("*/job.json"))
+    assert len(jobs) == 2
+    for job in jobs:
+        assert json.loads(job.read_text())["status"] == "interrupted"
+        assert not (job.parent / "metrics.json").exists()
+    # The first signal asked each job once: none aborted without its checkpoint.
+    assert b"again: aborting" not in stderr
+
+    result = run_cli(*args, "trainer.max_epochs=30")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "2 jobs: 2 resumed" in result.stdout or "2 jobs: 2 completed" in result.stdout, result.stdout[-2000:]
+    for job in jobs:
+        assert read_metrics(job.parent)["epochs"] == 30

@@ -269,8 +269,12 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
 
     batch_size = distributed.local_batch_size(cfg.data.batch_size)  # data.batch_size / number of processes
     steps_per_epoch = math.ceil(distributed.shard_length(len(train_split)) / batch_size)
-    # Read once: a DictConfig attribute costs ~10 us, which shows on steps of a small MLP.
+    # Read once: a DictConfig attribute costs ~10 us, which shows on steps of a small MLP; every call
+    # in the step loop does (scripts/bench.py), so what a run does not use is decided here.
     grad_clip, log_every, on_nan = tcfg.grad_clip, tcfg.log_every_n_steps, tcfg.on_nan
+    mixed = precision.dtype is not None  # bf16/fp16: forward passes under autocast
+    # Under torchrun every rank must take the same branch (stop, skip a batch): an all-reduce of the flag.
+    all_agree = distributed.any_rank if distributed.world_size() > 1 else bool
     progress = _progress(tcfg, start=state.epoch)
     train_time, first_step_time = 0.0, None
     try:
@@ -280,15 +284,21 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
                 model.train()
                 order = distributed.shard(batch_order(len(train_split), cfg.seed, epoch)).to(device)
                 for batch in range(state.batch_in_epoch, steps_per_epoch):
-                    if distributed.any_rank(stop.requested):  # a step boundary: the checkpoint records the position
+                    if all_agree(stop.requested):  # a step boundary: the checkpoint records the position
                         save()
                         raise Interrupted(stop.signum, ckpt_dir / checkpoint.LAST, epoch, state.global_step)
                     x, y = train_split.batch(order[batch * batch_size : (batch + 1) * batch_size])
-                    with precision.autocast():
+                    if mixed:
+                        with precision.autocast():
+                            output = forward(x)
+                        output = output.float()  # losses always compute in float32
+                    else:
                         output = forward(x)
-                    loss = to_scalar(loss_fn(output.float(), y))
+                    loss = loss_fn(output, y)
+                    if loss.dim():  # reduction='none': train on the mean
+                        loss = loss.mean()
                     value = loss.item() if read_each_step else None
-                    if value is not None and distributed.any_rank(not math.isfinite(value)):
+                    if value is not None and all_agree(not math.isfinite(value)):
                         if on_nan == "stop":
                             raise UserError(non_finite_message(value, state.global_step + 1, epoch, cfg, ckpt_dir))
                         state.skipped_steps += 1  # no backward, no optimiser step for this batch
