@@ -153,7 +153,6 @@ def test_a_job_that_fails_is_recorded_and_the_others_go_on(tmp_path):
     assert f"FAILED {nan_run.name}" in out
     assert not (nan_run / "metrics.json").exists()
     # The parallel launcher gives each of its n_jobs workers cores // n_jobs torch threads.
-
     assert json.loads((good / "job.json").read_text())["torch_threads"] == max(1, len(os.sched_getaffinity(0)) // 2)
 
 
