@@ -12,7 +12,8 @@
 2. Time to first step: from the start of ``python -m trainer ...`` to its first optimiser step,
    against ``python -c "import torch"``.
 3. Sweep throughput: a 12-run sweep (4 losses x 3 seeds) through Hydra's sequential launcher and
-   through the parallel joblib launcher: wall time and the per-run time outside training.
+   through the parallel launcher (workers forked from the sweep process): wall time and the per-run
+   time outside training.
 """
 
 from __future__ import annotations
