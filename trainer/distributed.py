@@ -275,9 +275,6 @@ class NullLogger:
     def hparams(self, hparams, metrics) -> None:
         pass
 
-    def flush(self) -> None:
-        pass
-
     def positions(self) -> dict:
         return {}
 

@@ -294,9 +294,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
                         output = output.float()  # losses always compute in float32
                     else:
                         output = forward(x)
-                    loss = loss_fn(output, y)
-                    if loss.dim():  # reduction='none': train on the mean
-                        loss = loss.mean()
+                    loss = to_scalar(loss_fn(output, y))
                     value = loss.item() if read_each_step else None
                     if value is not None and all_agree(not math.isfinite(value)):
                         if on_nan == "stop":
