@@ -2,7 +2,9 @@
 
 Every builder returns a ``DataBundle`` with fixed, seeded train/val/test splits whose features are
 standardised with statistics of the training split only. The embedded sets come from scikit-learn's
-bundled data (no download), so every default run works offline.
+bundled data (no download), so every default run works offline; they are read from its files
+without importing scikit-learn (``sklearn_bundled``), and split with the same draws as its
+``train_test_split`` (``splits``).
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from . import sklearn_bundled
 from .errors import UserError
+from .splits import train_test_indices
 
 
 @dataclass
@@ -65,19 +69,16 @@ def split_indices(
     n: int, val_fraction: float, test_fraction: float, seed: int, stratify: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Seeded train/val/test index split (stratified by ``stratify`` when given)."""
-    from sklearn.model_selection import train_test_split
-
     if not (0 < val_fraction < 1 and 0 < test_fraction < 1 and val_fraction + test_fraction < 1):
         raise UserError(
             f"data.val_fraction ({val_fraction}) and data.test_fraction ({test_fraction}) must be "
             "in (0, 1) and sum to less than 1"
         )
-    idx = np.arange(n)
     held_out = val_fraction + test_fraction
-    train, rest = train_test_split(idx, test_size=held_out, random_state=seed, stratify=stratify)
+    train, rest = train_test_indices(n, held_out, seed, stratify)
     rest_stratify = None if stratify is None else stratify[rest]
-    val, test = train_test_split(rest, test_size=test_fraction / held_out, random_state=seed, stratify=rest_stratify)
-    return np.sort(train), np.sort(val), np.sort(test)
+    val, test = train_test_indices(len(rest), test_fraction / held_out, seed, rest_stratify)
+    return np.sort(train), np.sort(rest[val]), np.sort(rest[test])
 
 
 def standardise(train: np.ndarray, *others: np.ndarray, axis: tuple[int, ...] | int = 0) -> list[np.ndarray]:
@@ -97,11 +98,8 @@ def _tensor_splits(x: list[np.ndarray], y: list[np.ndarray], y_dtype: torch.dtyp
 
 def _digits(cfg, seed: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """sklearn's 8x8 digits split into train/val/test images (N, 1, 8, 8) in [0, 1] and labels."""
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    images = (digits.images / 16.0).astype(np.float32)[:, None]
-    labels = digits.target.astype(np.int64)
+    raw_images, labels = sklearn_bundled.digits()
+    images = (raw_images / 16.0).astype(np.float32)[:, None]
     parts = split_indices(len(labels), cfg.val_fraction, cfg.test_fraction, seed, stratify=labels)
     return [images[p] for p in parts], [labels[p] for p in parts]
 
@@ -179,28 +177,20 @@ def load_digit_strips_multilabel(cfg, task: str) -> DataBundle:
 
 def load_breast_cancer_binary(cfg, task: str) -> DataBundle:
     """sklearn's breast-cancer table: 30 features, 1 = benign, 0 = malignant."""
-    from sklearn.datasets import load_breast_cancer
-
-    table = load_breast_cancer()
-    x, y = table.data.astype(np.float64), table.target.astype(np.int64)
+    x, y, class_names = sklearn_bundled.breast_cancer()
     parts = split_indices(len(y), cfg.val_fraction, cfg.test_fraction, cfg.split_seed, stratify=y)
     xs = standardise(*[x[p] for p in parts])
     ys = [y[p] for p in parts]
     if task == "multiclass":
         train, val, test = _tensor_splits(xs, ys, torch.long)
-        return DataBundle(
-            train, val, test, task=task, kind="table", num_outputs=2, class_names=list(table.target_names)
-        )
+        return DataBundle(train, val, test, task=task, kind="table", num_outputs=2, class_names=class_names)
     train, val, test = _tensor_splits(xs, ys, torch.float32)
-    return DataBundle(train, val, test, task=task, kind="table", num_outputs=1, class_names=list(table.target_names))
+    return DataBundle(train, val, test, task=task, kind="table", num_outputs=1, class_names=class_names)
 
 
 def load_diabetes_regression(cfg, task: str) -> DataBundle:
     """sklearn's diabetes table: 10 features, disease progression after one year as the target."""
-    from sklearn.datasets import load_diabetes
-
-    table = load_diabetes()
-    x, y = table.data.astype(np.float64), table.target.astype(np.float64)
+    x, y = sklearn_bundled.diabetes()
     parts = split_indices(len(y), cfg.val_fraction, cfg.test_fraction, cfg.split_seed)
     xs = standardise(*[x[p] for p in parts])
     ys = [y[p] for p in parts]

@@ -33,6 +33,7 @@ from torch import Tensor
 
 from .data import DATASETS, DataBundle, Split
 from .errors import UserError
+from .splits import train_test_indices
 
 
 @dataclass
@@ -90,15 +91,12 @@ def channel_stats(images: Tensor, chunk: int = 2048) -> tuple[Tensor, Tensor]:
 
 def carve_validation(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Seeded split of a train set into (train, val) indices, stratified by label when every class allows it."""
-    from sklearn.model_selection import train_test_split
-
     if not 0 < fraction < 1:
         raise UserError(f"data.val_fraction must be in (0, 1), got {fraction}")
-    idx = np.arange(len(labels))
     try:
-        train, val = train_test_split(idx, test_size=fraction, random_state=seed, stratify=labels)
+        train, val = train_test_indices(len(labels), fraction, seed, stratify=labels)
     except ValueError:  # a class with a single sample, or fewer val samples than classes
-        train, val = train_test_split(idx, test_size=fraction, random_state=seed)
+        train, val = train_test_indices(len(labels), fraction, seed)
     return np.sort(train), np.sort(val)
 
 

@@ -22,8 +22,6 @@ class ForkLauncherConf:
             "trainer.sweep",
             "torchmetrics.classification",
             "torchmetrics.regression",
-            "sklearn.datasets",
-            "sklearn.model_selection",
             "tensorboard.compat.proto.event_pb2",
             "tensorboard.summary.writer.record_writer",
             "torch.utils.tensorboard.summary",
