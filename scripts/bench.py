@@ -12,8 +12,10 @@
 2. Time to first step: from the start of ``python -m trainer ...`` to its first optimiser step,
    against ``python -c "import torch"``.
 3. Sweep throughput: a 12-run sweep (4 losses x 3 seeds) through Hydra's sequential launcher and
-   through the parallel launcher (workers forked from the sweep process): wall time and the per-run
-   time outside training.
+   through the parallel launcher (workers forked from the sweep process): wall time, split into the
+   time before the first run starts, while runs run and after the last run, and the per-run time
+   outside training. Then the machine's own ceiling for the speed-up: the hand-written loop in one
+   process with every core's threads against one 1-thread process per core, side by side.
 """
 
 from __future__ import annotations
@@ -242,25 +244,79 @@ def bench_first_step(args) -> None:
     print(f"| harness - hand-written first step | {h - r:.2f} |")
 
 
-def bench_sweep(args) -> None:
-    print(f"\n## 3. Sweep throughput: 12 runs (4 losses x 3 seeds), task={args.sweep_task}\n")
+def bench_sweep(args, task: str) -> None:
+    print(f"\n## 3. Sweep throughput: 12 runs (4 losses x 3 seeds), task={task}, {args.sweep_epochs[task]} epochs\n")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    common = ["-m", f"task={args.sweep_task}", "loss=ce,nll,bce_logits,mse", "seed=0,1,2",
-              f"trainer.max_epochs={args.sweep_epochs}", "trainer.progress=false"]  # fmt: skip
+    common = ["-m", f"task={task}", "loss=ce,nll,bce_logits,mse", "seed=0,1,2",
+              f"trainer.max_epochs={args.sweep_epochs[task]}", "trainer.progress=false"]  # fmt: skip
     rows = []
     for launcher in ("basic", "parallel"):
         with tempfile.TemporaryDirectory() as sweep_dir:
             start = time.time()
             command = [sys.executable, "-m", "trainer", *common, f"hydra/launcher={launcher}"]
             subprocess.run([*command, f"hydra.sweep.dir={sweep_dir}"], check=True, env=env, capture_output=True)
-            wall = time.time() - start
-            runs = [json.loads(p.read_text()) for p in Path(sweep_dir).glob("*/metrics.json")]
-        outside = statistics.median(r["wall_time_s"] - r["train_time_s"] for r in runs)
-        rows.append((launcher, len(runs), wall, outside))
-    print("| launcher | runs | wall s | median per-run s outside training (in-process) |\n|---|---|---|---|")
-    for launcher, n, wall, outside in rows:
-        print(f"| {launcher} | {n} | {wall:.1f} | {outside:.2f} |")
-    print(f"\nparallel speed-up: {rows[0][2] / rows[1][2]:.2f}x")
+            end = time.time()
+            runs = []
+            for path in Path(sweep_dir).glob("*/metrics.json"):
+                metrics = json.loads(path.read_text())
+                finished = path.stat().st_mtime  # metrics.json is a run's last write
+                runs.append((finished - metrics["wall_time_s"], finished, metrics))
+        first_start, last_end = min(r[0] for r in runs), max(r[1] for r in runs)
+        outside = statistics.median(m["wall_time_s"] - m["train_time_s"] for _, _, m in runs)
+        timeline = (end - start, first_start - start, last_end - first_start, end - last_end)
+        rows.append((launcher, len(runs), *timeline, outside))
+    print(
+        "| launcher | runs | wall s | before the first run starts s | runs s | after the last run s "
+        "| median per-run s outside training |\n|---|---|---|---|---|---|---|"
+    )
+    for launcher, n, wall, before, during, after, outside in rows:
+        print(f"| {launcher} | {n} | {wall:.1f} | {before:.1f} | {during:.1f} | {after:.1f} | {outside:.2f} |")
+    (_, _, seq_wall, _, seq_runs, _, _), (_, _, par_wall, _, par_runs, _, _) = rows
+    print(
+        f"\nparallel speed-up: {seq_wall / par_wall:.2f}x over the whole sweep, "
+        f"{seq_runs / par_runs:.2f}x while runs run"
+    )
+    bench_machine_ceiling(task, args.sweep_epochs[task])
+
+
+def _ceiling_worker(task: str, epochs: int, threads: int, barrier, results) -> None:
+    torch.set_num_threads(threads)
+    cfg = compose([f"task={task}", f"trainer.max_epochs={epochs}", "trainer.device=cpu"])
+    raw_steps_per_s(cfg)  # warm-up: imports, first-call costs
+    barrier.wait()  # all processes time the same moments
+    results.put(raw_steps_per_s(cfg)[0])
+
+
+def _concurrent_raw_steps_per_s(task: str, epochs: int, processes: int, threads: int) -> float:
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")  # this process has run torch ops: no fork
+    barrier, results = context.Barrier(processes), context.Queue()
+    workers = [
+        context.Process(target=_ceiling_worker, args=(task, epochs, threads, barrier, results))
+        for _ in range(processes)
+    ]
+    for worker in workers:
+        worker.start()
+    total = sum(results.get() for _ in workers)
+    for worker in workers:
+        worker.join()
+    return total
+
+
+def bench_machine_ceiling(task: str, epochs: int) -> None:
+    """What this machine allows at best: the hand-written loop, one process with all cores' threads
+    (what a sequential sweep runs) against one 1-thread process per core (what the parallel one runs)."""
+    cores = len(os.sched_getaffinity(0))
+    one = _concurrent_raw_steps_per_s(task, epochs, 1, cores)
+    single_thread = _concurrent_raw_steps_per_s(task, epochs, 1, 1)
+    spread = _concurrent_raw_steps_per_s(task, epochs, cores, 1)
+    print(
+        f"machine ceiling (hand-written loop, no harness): 1 process x {cores} threads {one:.0f} steps/s, "
+        f"1 x 1 thread {single_thread:.0f}, {cores} processes x 1 thread {spread:.0f} in total: the parallel "
+        f"launcher can be at most {spread / one:.2f}x faster while runs run "
+        f"({cores} threads give one run {one / single_thread:.2f}x of 1 thread)"
+    )
 
 
 def main() -> None:
@@ -270,9 +326,11 @@ def main() -> None:
     parser.add_argument("--precision", default="32", choices=["32", "bf16", "fp16"])
     parser.add_argument("--compile", action="store_true")
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--sweep-task", default="multiclass", choices=["multiclass", "binary"])
-    parser.add_argument("--sweep-epochs", type=int, default=15, help="15: the multiclass task's default")
+    parser.add_argument("--sweep-tasks", default="multiclass,binary", help="comma-separated; one sweep each")
     args = parser.parse_args()
+    # Epochs per sweep run: the multiclass task's default; the binary table's default (30) trains in
+    # ~0.2 s, so 100 epochs show what its runs cost beside the sweep's fixed start-up.
+    args.sweep_epochs = {"multiclass": 15, "binary": 100}
     print(f"torch {torch.__version__}, {os.cpu_count()} CPU cores, device {args.device}")
     if args.device.startswith("cuda"):
         print(f"GPU: {torch.cuda.get_device_name()}")
@@ -281,7 +339,8 @@ def main() -> None:
     if args.part in ("all", "first-step"):
         bench_first_step(args)
     if args.part in ("all", "sweep"):
-        bench_sweep(args)
+        for task in args.sweep_tasks.split(","):
+            bench_sweep(args, task)
 
 
 if __name__ == "__main__":
