@@ -6,9 +6,12 @@
 
 1. Step overhead: the harness's training loop (``trainer.train.train``; its ``train_time_s`` covers
    exactly the optimiser steps, logging included) against a minimal hand-written loop doing the
-   same work: same model, data tensors, batch size, optimiser, number of steps, device. Repetitions
-   are interleaved (harness, raw, harness, raw, ...) and medians reported, since these machines are
-   noisy. If `lightning` is installed its Trainer runs the same module as a third column.
+   same work: same model, data tensors, batch size, optimiser, number of steps, device. A second
+   hand-written loop also computes the validation loss and saves a checkpoint after every epoch,
+   as the harness does (steps timed the same way): on tiny epochs, work between epochs slows the
+   steps that follow it. Repetitions are interleaved (harness, raw, raw with per-epoch work, ...)
+   and medians reported, since these machines are noisy. If `lightning` is installed its Trainer
+   runs the same module as a last column.
 2. Time to first step: from the start of ``python -m trainer ...`` to its first optimiser step,
    against ``python -c "import torch"``.
 3. Sweep throughput: a 12-run sweep (4 losses x 3 seeds) through Hydra's sequential launcher and
@@ -69,8 +72,13 @@ def harness_steps_per_s(cfg) -> tuple[float, int]:
     return results["steps"] / results["train_time_s"], results["steps"]
 
 
-def raw_steps_per_s(cfg) -> tuple[float, int]:
-    """The same work as the harness's step loop, written the way a user would by hand."""
+def raw_steps_per_s(cfg, between_epochs: bool = False) -> tuple[float, int]:
+    """The same work as the harness's step loop, written the way a user would by hand.
+
+    ``between_epochs``: after each epoch also do what a careful hand-written script does there and
+    the harness does too: compute the validation loss and save a checkpoint of the model and the
+    optimiser. As for the harness, only the epochs' step loops are timed.
+    """
     import losses
     from trainer.builders import build_optimizer
     from trainer.data import build_data
@@ -85,21 +93,30 @@ def raw_steps_per_s(cfg) -> tuple[float, int]:
     model, loss_fn = model.to(device), loss_fn.to(device)
     optimizer = build_optimizer(cfg.optim, model)
     x, y = data.train.x.to(device), data.train.y.to(device)
-    batch, steps = cfg.data.batch_size, 0
-    _sync(device)
-    start = time.perf_counter()
-    for epoch in range(cfg.trainer.max_epochs):
-        model.train()
-        order = torch.randperm(len(x), generator=torch.Generator().manual_seed(epoch)).to(device)
-        for i in range(0, len(x), batch):
-            idx = order[i : i + batch]
-            loss = loss_fn(model(x[idx]), y[idx])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            steps += 1
-    _sync(device)
-    return steps / (time.perf_counter() - start), steps
+    val_x, val_y = data.val.x.to(device), data.val.y.to(device)
+    batch, steps, timed = cfg.data.batch_size, 0, 0.0
+    with tempfile.TemporaryDirectory() as folder:
+        for epoch in range(cfg.trainer.max_epochs):
+            _sync(device)
+            start = time.perf_counter()
+            model.train()
+            order = torch.randperm(len(x), generator=torch.Generator().manual_seed(epoch)).to(device)
+            for i in range(0, len(x), batch):
+                idx = order[i : i + batch]
+                loss = loss_fn(model(x[idx]), y[idx])
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                steps += 1
+            _sync(device)
+            timed += time.perf_counter() - start
+            if between_epochs:
+                model.eval()
+                with torch.no_grad():
+                    val_loss = float(loss_fn(model(val_x), val_y))
+                state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "val_loss": val_loss}
+                torch.save(state, Path(folder) / "checkpoint.pt")
+    return steps / timed, steps
 
 
 def lightning_steps_per_s(cfg) -> tuple[float, int] | None:
@@ -154,7 +171,10 @@ def _sync(device: torch.device) -> None:
 def bench_steps(args) -> None:
     print(f"\n## 1. Step overhead ({args.device}, precision {args.precision}, compile {args.compile})")
     print(f"median of {args.repeats} interleaved repetitions\n")
-    header = "| case | steps | harness steps/s | raw steps/s | harness/raw time |"
+    header = (
+        "| case | steps | harness steps/s | raw steps/s | harness/raw time "
+        "| raw + val loss & save per epoch steps/s | harness/that time |"
+    )
     with_lightning = _has_lightning()
     if with_lightning:
         header += " lightning steps/s |"
@@ -171,16 +191,17 @@ def bench_steps(args) -> None:
                 "trainer.test=false",
             ]
         )
-        harness, raw, light = [], [], []
+        harness, raw, raw_between, light = [], [], [], []
         steps = 0
         for _ in range(args.repeats):
             rate, steps = harness_steps_per_s(cfg)
             harness.append(rate)
             raw.append(raw_steps_per_s(cfg)[0])
+            raw_between.append(raw_steps_per_s(cfg, between_epochs=True)[0])
             if with_lightning:
                 light.append(lightning_steps_per_s(cfg)[0])
-        h, r = statistics.median(harness), statistics.median(raw)
-        row = f"| {name} | {steps} | {h:.1f} | {r:.1f} | {r / h:.3f} |"
+        h, r, rb = statistics.median(harness), statistics.median(raw), statistics.median(raw_between)
+        row = f"| {name} | {steps} | {h:.1f} | {r:.1f} | {r / h:.3f} | {rb:.1f} | {rb / h:.3f} |"
         if with_lightning:
             row += f" {statistics.median(light):.1f} |"
         print(row, flush=True)
