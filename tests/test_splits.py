@@ -118,3 +118,11 @@ def test_a_default_run_builds_its_data_without_importing_sklearn():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_missing_scikit_learn_is_named_with_the_install_command(monkeypatch):
+    from trainer.errors import UserError
+
+    monkeypatch.setattr(sklearn_bundled.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(UserError, match="pip install scikit-learn"):
+        sklearn_bundled.digits()

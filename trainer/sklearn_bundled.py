@@ -13,6 +13,7 @@ from __future__ import annotations
 import gzip
 import importlib.util
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -30,44 +31,49 @@ def data_folder() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "datasets" / "data"
 
 
+def _bundled(*names: str) -> list[Path] | None:
+    """The paths of these files in scikit-learn's data folder, or None where any is missing."""
+    paths = [data_folder() / name for name in names]
+    return paths if all(path.is_file() for path in paths) else None
+
+
+def _load_gzipped(path: Path, **kwargs: Any) -> np.ndarray:
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        return np.loadtxt(f, **kwargs)
+
+
 def digits() -> tuple[np.ndarray, np.ndarray]:
     """(images (1797, 8, 8) float64 in 0..16, labels (1797,) int64): ``load_digits().images, .target``."""
-    path = data_folder() / "digits.csv.gz"
-    if not path.is_file():
+    files = _bundled("digits.csv.gz")
+    if files is None:
         from sklearn.datasets import load_digits
 
         loaded = load_digits()
         return loaded.images, loaded.target.astype(np.int64)
-    with gzip.open(path, "rt", encoding="utf-8") as f:
-        table = np.loadtxt(f, delimiter=",")
+    table = _load_gzipped(files[0], delimiter=",")  # 64 pixels, then the label
     return table[:, :-1].reshape(-1, 8, 8), table[:, -1].astype(np.int64)
 
 
 def breast_cancer() -> tuple[np.ndarray, np.ndarray, list[str]]:
     """(features (569, 30), labels (569,) with 1 = benign, class names): ``load_breast_cancer()``."""
-    path = data_folder() / "breast_cancer.csv"
-    if not path.is_file():
+    files = _bundled("breast_cancer.csv")
+    if files is None:
         from sklearn.datasets import load_breast_cancer
 
         loaded = load_breast_cancer()
         return loaded.data, loaded.target.astype(np.int64), list(loaded.target_names)
-    with open(path, encoding="utf-8") as f:
-        header = f.readline().strip().split(",")  # "569,30,malignant,benign"
-        table = np.loadtxt(f, delimiter=",")
-    return table[:, :-1], table[:, -1].astype(np.int64), header[2:]
+    with files[0].open(encoding="utf-8") as f:
+        class_names = f.readline().strip().split(",")[2:]  # "569,30,malignant,benign"
+        table = np.loadtxt(f, delimiter=",")  # 30 features, then the label
+    return table[:, :-1], table[:, -1].astype(np.int64), class_names
 
 
 def diabetes() -> tuple[np.ndarray, np.ndarray]:
     """(features (442, 10) unscaled, target (442,)): ``load_diabetes(scaled=False)``."""
-    folder = data_folder()
-    data_path, target_path = folder / "diabetes_data_raw.csv.gz", folder / "diabetes_target.csv.gz"
-    if not (data_path.is_file() and target_path.is_file()):
+    files = _bundled("diabetes_data_raw.csv.gz", "diabetes_target.csv.gz")
+    if files is None:
         from sklearn.datasets import load_diabetes
 
         loaded = load_diabetes(scaled=False)
         return loaded.data, loaded.target
-    with gzip.open(data_path, "rt", encoding="utf-8") as f:
-        data = np.loadtxt(f)
-    with gzip.open(target_path, "rt", encoding="utf-8") as f:
-        target = np.loadtxt(f)
-    return data, target
+    return _load_gzipped(files[0]), _load_gzipped(files[1])
