@@ -414,3 +414,80 @@ def test_ctrl_c_stops_a_parallel_sweep_with_checkpoints_and_the_rerun_resumes_it
     assert "2 jobs: 2 resumed" in result.stdout or "2 jobs: 2 completed" in result.stdout, result.stdout[-2000:]
     for job in jobs:
         assert read_metrics(job.parent)["epochs"] == 30
+
+
+def _processes_mentioning(text: str) -> list[int]:
+    """Pids of the processes whose command line contains ``text`` (a forked process keeps its parent's)."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if text.encode() in (proc / "cmdline").read_bytes():
+                    pids.append(int(proc.name))
+            except OSError:  # ended meanwhile
+                continue
+    return pids
+
+
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="needs /proc to list processes")
+def test_a_parallel_sweep_that_fails_validation_exits_at_once_and_leaves_no_process(tmp_path):
+    """The fork launcher starts its preloader before Hydra validates the jobs' configs; a typo in one job
+    must still end the sweep with Hydra's error, not after the preloader's imports, and end it too."""
+    sweep_dir = tmp_path / "s"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    with open(tmp_path / "out.txt", "w") as out:
+        proc = subprocess.run(
+            [sys.executable, "-m", "trainer", "-m", "task=binary", "loss=ce,no_such_loss",
+             "hydra/launcher=parallel", f"hydra.sweep.dir={sweep_dir}"],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, timeout=120,
+        )  # fmt: skip
+    output = (tmp_path / "out.txt").read_text()
+    assert proc.returncode == 1, output[-3000:]
+    assert "no_such_loss" in output and "Available options" in output
+    assert _processes_mentioning(str(sweep_dir)) == []  # checked right after the sweep process exited
+    assert not list(sweep_dir.glob("*/job.json"))  # no job started
+
+
+def test_the_parallel_launcher_runs_several_batches_of_an_optuna_search(tmp_path):
+    """The Optuna sweeper launches n_jobs trials at a time: every batch goes to the same preloader."""
+    import optuna
+
+    sweep_dir = tmp_path / "search"
+    result = run_cli(
+        "-m",
+        "hparams_search=ce_multiclass",
+        "model=mlp",
+        "trainer.max_epochs=1",
+        "trainer.device=cpu",
+        "hydra/launcher=parallel",
+        "hydra.sweeper.n_jobs=2",
+        "hydra.sweeper.n_trials=4",
+        f"hydra.sweep.dir={sweep_dir}",
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "ForkLauncher: 2 jobs, 2 at a time" in result.stdout + result.stderr
+    study = optuna.load_study(study_name="ce_multiclass", storage=f"sqlite:///{sweep_dir / 'optuna.db'}")
+    assert [t.state.name for t in study.trials] == ["COMPLETE"] * 4
+    workers = {json.loads((sweep_dir / t.user_attrs["run_dir"] / "job.json").read_text())["pid"] for t in study.trials}
+    assert len(workers) >= 2 and os.getpid() not in workers  # the trials ran in forked workers
+    assert _processes_mentioning(str(sweep_dir)) == []
+
+
+def test_a_preloader_that_dies_stops_the_sweep_with_a_clear_error(tmp_path):
+    # A preloaded module that ends its process stands for the preloader being killed (OOM, kill -9).
+    (tmp_path / "losslab_test_exit_on_import.py").write_text("import os\nos._exit(3)\n")
+    sweep_dir = tmp_path / "s"
+    result = run_cli(
+        "-m",
+        "task=binary",
+        "loss=ce,bce_logits",
+        "trainer.max_epochs=1",
+        "hydra/launcher=parallel",
+        "hydra.launcher.preload=[losslab_test_exit_on_import]",
+        f"hydra.sweep.dir={sweep_dir}",
+        env={"PYTHONPATH": f"{ROOT}{os.pathsep}{tmp_path}"},
+    )
+    assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "preloader process ended unexpectedly (exit code 3)" in result.stderr
+    assert "hydra/launcher=basic" in result.stderr
+    assert not list(sweep_dir.glob("*/job.json"))

@@ -15,7 +15,8 @@ class ForkLauncherConf:
     n_jobs: int = -1
     # torch intra-op threads of each job; null: cores // n_jobs (at least 1). trainer.num_threads wins.
     threads_per_job: Optional[int] = None  # noqa: UP045
-    # Imported once in the sweep process before forking, so that no job pays for them again.
+    # Imported once, by the preloader process the workers are forked from (while Hydra validates the
+    # sweep's configs), so that no job pays for them again.
     preload: List[str] = field(  # noqa: UP006
         default_factory=lambda: [
             "trainer.train",

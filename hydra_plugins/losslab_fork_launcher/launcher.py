@@ -1,23 +1,31 @@
-"""Run a sweep's jobs in worker processes forked from the sweep process, after it has imported torch.
+"""Run a sweep's jobs in worker processes forked from a warm process that has imported the harness.
 
-Hydra's joblib launcher starts fresh interpreters (loky): each worker imports torch, scikit-learn,
-torchmetrics and the harness again, about 4 s per worker on a 2-core machine, which is longer than
-a small job trains. Forked workers start with those modules already imported (copy-on-write), so a
-sweep of small jobs keeps both cores busy from its first second.
+Hydra's joblib launcher starts fresh interpreters (loky): each worker imports torch, torchmetrics
+and the harness again, about 4 s per worker on a 2-core machine, which is longer than a small job
+trains. Here the workers start with those modules already imported (copy-on-write), so a sweep of
+small jobs keeps every core busy from its first second.
 
-Fork safety: the sweep process imports modules but runs no torch operation and touches no GPU
+The imports take about 2 s, and before the first job Hydra's sweeper spends about 1 s composing
+every job's config to validate the sweep. The launcher therefore forks a *preloader* process as
+soon as Hydra sets it up: the preloader imports the ``preload`` modules on one core while the
+sweep process validates on another, and the job workers are forked from the preloader when the
+jobs arrive. The sweep process sends it the job overrides and gets each job's result back (pipes,
+pickle). The preloader ends with the sweep process.
+
+Fork safety: neither the sweep process nor the preloader runs a torch operation or touches a GPU
 before forking, so the workers start with no OpenMP pool or CUDA context to inherit. Each worker
 sets its own intra-op thread count (cores // n_jobs), like loky's OMP_NUM_THREADS.
 
-Signals: the workers run in their own process group, so Ctrl-C reaches only the sweep process,
-which passes each SIGINT/SIGTERM on to the running jobs exactly once per signal (the first stops a
-job after a checkpoint, a second aborts it, as in a single run) and starts no new job. It then
-exits with the jobs' status (130/143) and the command to resume the sweep is the one printed by the
-jobs.
+Signals: the preloader and the workers run in their own process groups, so Ctrl-C reaches only the
+sweep process, which passes each SIGINT/SIGTERM on to the running jobs exactly once per signal (the
+first stops a job after a checkpoint, a second aborts it, as in a single run) and starts no new
+job. It then exits with the jobs' status (130/143) and the command to resume the sweep is the one
+printed by the jobs.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import importlib
 import logging
@@ -25,7 +33,9 @@ import multiprocessing
 import os
 import signal
 import sys
+import traceback
 from collections.abc import Sequence
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +46,7 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 log = logging.getLogger(__name__)
+_FORK = multiprocessing.get_context("fork")
 
 
 class _Stopped:
@@ -48,7 +59,11 @@ class _Stopped:
         self.code = code
 
 
-# Set in the sweep process just before the workers are forked; the workers inherit it (nothing pickled).
+class PreloaderError(RuntimeError):
+    """The preloader process ended or failed: the sweep cannot go on (its output says why)."""
+
+
+# Set in the sweep process before the preloader is forked; the preloader and the workers inherit it.
 _SHARED: dict[str, Any] = {}
 
 
@@ -82,11 +97,33 @@ def _run_job(idx: int, overrides: Sequence[str]) -> JobReturn | _Stopped | None:
     except SystemExit as exc:  # trainer/__main__.py exits 130/143 after an interrupted job saved its checkpoint
         _SHARED["stop"].set()
         return _Stopped(exc.code)
-    # The result goes back through a pipe (pickle): plain configs, without the structured-config
+    # The result goes back through pipes (pickle): plain configs, without the structured-config
     # classes that trainer.config generates at import time (pickle cannot name them).
     result.cfg = OmegaConf.create(OmegaConf.to_container(result.cfg))
     result.hydra_cfg = OmegaConf.create(OmegaConf.to_container(result.hydra_cfg))
     return result
+
+
+def _preloader_main(conn: Connection, preload: Sequence[str]) -> None:
+    """The preloader: import ``preload``, then run each batch of jobs the sweep process sends in a
+    pool of workers forked from here, until the sweep process closes the pipe."""
+    os.setpgrp()  # not reached by the terminal's Ctrl-C: the sweep process decides what stops
+    for name in preload:
+        # An optional extra that is not installed is skipped: the jobs import what they need.
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
+    while True:
+        try:
+            jobs, n_jobs, threads = conn.recv()
+        except EOFError:  # the sweep is over (or its process died)
+            return
+        try:
+            with _FORK.Pool(n_jobs, initializer=_init_worker, initargs=(threads,)) as pool:
+                conn.send(("workers", [p.pid for p in pool._pool]))  # noqa: SLF001  (no public list)
+                results = pool.starmap(_run_job, jobs, chunksize=1)
+            conn.send(("results", results))
+        except Exception:  # noqa: BLE001  (e.g. a result that does not pickle): the sweep process reports it
+            conn.send(("error", traceback.format_exc()))
 
 
 class ForkLauncher(Launcher):
@@ -95,15 +132,60 @@ class ForkLauncher(Launcher):
         self.threads_per_job = threads_per_job
         self.preload = list(preload)
         self.config: DictConfig | None = None
-        self.task_function: TaskFunction | None = None
-        self.hydra_context: HydraContext | None = None
+        self._preloader: Any = None  # multiprocessing.Process
+        self._conn: Connection | None = None
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
-        self.config, self.task_function, self.hydra_context = config, task_function, hydra_context
+        self.config = config
+        self._stop_preloader()  # a second sweep in this process: start from this one's config
+        setup_globals()  # Hydra's resolvers (${now:...}), registered before the fork so the jobs have them
+        _SHARED.update(stop=_FORK.Event(), hydra_context=hydra_context, config=config, task_function=task_function)
+        self._conn, child_conn = _FORK.Pipe()
+        # Started now, before the sweeper validates the jobs' configs: the imports overlap with that.
+        self._preloader = _FORK.Process(
+            target=_preloader_main, args=(child_conn, self.preload), name="losslab-preloader", daemon=False
+        )
+        self._preloader.start()
+        child_conn.close()
+        atexit.register(self._stop_preloader)
+
+    def _stop_preloader(self) -> None:
+        """Between batches the preloader only waits for the next one: end it when the sweep ends."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        if self._preloader is not None:
+            self._preloader.terminate()  # it may still be importing (a sweep that failed validation)
+            self._preloader.join()
+            self._preloader = None
+
+    def _ended(self) -> PreloaderError:
+        assert self._preloader is not None
+        self._preloader.join()
+        return PreloaderError(
+            f"the fork launcher's preloader process ended unexpectedly (exit code {self._preloader.exitcode}); "
+            "its output above says why. hydra/launcher=basic runs the jobs one at a time in this process"
+        )
+
+    def _send(self, message: Any) -> None:
+        assert self._conn is not None
+        try:
+            self._conn.send(message)
+        except (BrokenPipeError, ConnectionResetError):
+            raise self._ended() from None
+
+    def _receive(self) -> tuple[str, Any]:
+        assert self._conn is not None
+        try:
+            kind, payload = self._conn.recv()
+        except (EOFError, ConnectionResetError):
+            raise self._ended() from None
+        if kind == "error":
+            raise PreloaderError(f"the fork launcher failed to run the jobs:\n{payload}")
+        return kind, payload
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
-        assert self.config is not None and self.task_function is not None and self.hydra_context is not None
-        setup_globals()
+        assert self.config is not None and self._conn is not None
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
@@ -112,35 +194,30 @@ class ForkLauncher(Launcher):
         log.info(f"ForkLauncher: {len(job_overrides)} jobs, {n_jobs} at a time, {threads} torch thread(s) each")
         for idx, overrides in enumerate(job_overrides):
             log.info(f"\t#{initial_job_idx + idx} : {' '.join(filter_overrides(overrides))}")
-        for name in self.preload:
-            # An optional extra that is not installed is skipped: the jobs import what they need.
-            with contextlib.suppress(ImportError):
-                importlib.import_module(name)
 
-        context = multiprocessing.get_context("fork")
-        _SHARED.update(
-            stop=context.Event(),
-            hydra_context=self.hydra_context,
-            config=self.config,
-            task_function=self.task_function,
-        )
-        with context.Pool(n_jobs, initializer=_init_worker, initargs=(threads,)) as pool:
-            workers = [p.pid for p in pool._pool]  # noqa: SLF001  (Pool has no public list of its workers)
+        stop = _SHARED["stop"]
+        workers: list[int] = []
+        early: list[int] = []  # signals that came before the workers' pids did
 
-            def forward(signum: int, _frame: Any) -> None:
-                _SHARED["stop"].set()
-                for pid in workers:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(pid, signum)
+        def forward(signum: int, _frame: Any) -> None:
+            stop.set()
+            if not workers:
+                early.append(signum)
+            for pid in workers:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signum)
 
-            previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
-            try:
-                jobs = [(initial_job_idx + i, list(o)) for i, o in enumerate(job_overrides)]
-                results = pool.starmap(_run_job, jobs, chunksize=1)
-            finally:
-                for sig, handler in previous.items():
-                    signal.signal(sig, handler)
-        _SHARED.clear()
+        # Installed before the jobs go out: a signal before the workers are known still stops new jobs.
+        previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            self._send(([(initial_job_idx + i, list(o)) for i, o in enumerate(job_overrides)], n_jobs, threads))
+            workers.extend(self._receive()[1])
+            if early:  # a job may have started before the stop flag was set: ask it too, once
+                forward(early[0], None)
+            results = self._receive()[1]
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
         stopped = [r for r in results if isinstance(r, _Stopped)]
         if stopped:
             sys.exit(stopped[0].code)
