@@ -31,6 +31,7 @@ KILL_ARGS = (
     "trainer.num_threads=1",
     "trainer.device=cpu",
     "trainer.log_every_n_steps=2",
+    "trainer.log_flush_secs=0",  # each value written at once: events past the checkpoint mid-epoch
 )
 STEPS_PER_EPOCH = 158
 

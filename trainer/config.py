@@ -96,6 +96,9 @@ class TrainerConfig:
     max_epochs: int = 20
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     log_every_n_steps: int = 10
+    # Logged values reach the event files at each epoch's end, and mid-epoch once this many seconds
+    # have passed since the last write; 0 writes each value at once (costs steps on small models).
+    log_flush_secs: float = 2.0
     eval_batch_size: int = 1024
     progress: bool = True
     resume: bool = False

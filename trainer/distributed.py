@@ -275,6 +275,9 @@ class NullLogger:
     def hparams(self, hparams, metrics) -> None:
         pass
 
+    def flush(self) -> None:
+        pass
+
     def positions(self) -> dict:
         return {}
 

@@ -41,7 +41,13 @@ FAILED_FILE = "failed.json"
 METRICS_FILE = "metrics.json"
 LEDGER_FILE = "jobs.jsonl"
 # Keys that do not change what a run computes: a run finished with other values still counts as done.
-IGNORED_KEYS = ("trainer.device", "trainer.progress", "trainer.resume", "trainer.num_threads")
+IGNORED_KEYS = (
+    "trainer.device",
+    "trainer.progress",
+    "trainer.resume",
+    "trainer.num_threads",
+    "trainer.log_flush_secs",
+)
 
 
 class SweepConflict(UserError):

@@ -92,6 +92,8 @@ def check_options(cfg: DictConfig) -> None:
         raise UserError(f"trainer.grad_clip must be > 0 (or null for no clipping), got {tcfg.grad_clip}")
     if tcfg.log_every_n_steps < 1:
         raise UserError(f"trainer.log_every_n_steps must be >= 1, got {tcfg.log_every_n_steps}")
+    if tcfg.log_flush_secs < 0:
+        raise UserError(f"trainer.log_flush_secs must be >= 0 (0: write each value at once), got {tcfg.log_flush_secs}")
     if tcfg.max_epochs < 0:
         raise UserError(f"trainer.max_epochs must be >= 0, got {tcfg.max_epochs}")
 
@@ -246,7 +248,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             truncate_events(run_dir, resumed.state.get("events", {}))  # drop what was logged after the checkpoint
     if not read_each_step:
         state.running_loss_on_device = torch.zeros((), device=device)
-    logger = RunLogger(run_dir) if distributed.is_main() else distributed.NullLogger()
+    logger = RunLogger(run_dir, tcfg.log_flush_secs) if distributed.is_main() else distributed.NullLogger()
 
     metrics: MetricCollection | None = None  # built at the first evaluation (torchmetrics imports in ~2 s)
 
@@ -328,6 +330,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
                 history.append({"epoch": epoch, "step": state.global_step, **{f"val/{k}": v for k, v in val.items()}})
                 for name, value in val.items():
                     logger.scalar(f"val/{name}", value, epoch)
+                logger.flush()  # the epoch's records reach the event file together, outside the step loop
                 state.epoch = epoch + 1
                 check_finite_weights(model, epoch, ckpt_dir)  # never a checkpoint with NaN weights
                 improved = is_better(val[main_metric], val["loss"], state.best, mode)
