@@ -191,6 +191,25 @@ def test_compare_experiments_sweep_exactly_the_losses_that_fit_each_task():
             assert f"compare_{task}" in cfg.hydra.sweep.dir
 
 
+def test_keys_that_do_not_change_a_result_name_no_folder_and_do_not_redo_a_finished_run():
+    """trainer.device, progress, resume, num_threads and log_flush_secs: a finished job counts as done
+    whatever their values, and they stay out of the job's folder name."""
+    from hydra import compose, initialize_config_dir
+
+    import trainer.config  # noqa: F401
+    from trainer.sweep import IGNORED_KEYS, fingerprint
+
+    changed = ["trainer.device=cpu", "trainer.progress=false", "trainer.resume=true", "trainer.num_threads=1",
+               "trainer.log_flush_secs=0"]  # fmt: skip
+    assert {o.split("=")[0] for o in changed} == set(IGNORED_KEYS)
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        base = compose("config", overrides=["task=binary"], return_hydra_config=True)
+        other = compose("config", overrides=["task=binary", *changed])
+        assert fingerprint(other) == fingerprint(compose("config", overrides=["task=binary"]))
+        assert fingerprint(compose("config", overrides=["task=binary", "seed=1"])) != fingerprint(other)
+    assert set(IGNORED_KEYS) <= set(base.hydra.job.config.override_dirname.exclude_keys)
+
+
 def test_every_hparams_search_config_searches_keys_its_runs_have():
     from hydra import compose, initialize_config_dir
 
