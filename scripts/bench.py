@@ -24,6 +24,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import statistics
@@ -207,6 +208,59 @@ def bench_steps(args) -> None:
         print(row, flush=True)
 
 
+def step_end_times(run) -> list[float]:
+    """The moment each optimiser step ended while ``run()`` trained, from a global optimiser hook
+    (one call per step, the same in the harness and in the hand-written loop)."""
+    from torch.optim.optimizer import register_optimizer_step_post_hook
+
+    ends: list[float] = []
+    hook = register_optimizer_step_post_hook(lambda _optimizer, _args, _kwargs: ends.append(time.perf_counter()))
+    try:
+        run()
+    finally:
+        hook.remove()
+    return ends
+
+
+def bench_steps_by_position(args) -> None:
+    """Where the table MLPs' gap is: the steps inside an epoch against the step across an epoch boundary."""
+    print("\n### Inside an epoch and across its boundary (table MLPs)\n")
+    print(
+        "Times between consecutive optimiser steps, medians: inside an epoch (batching, forward, backward, "
+        "step, logging), and from an epoch's last step to the next epoch's first (everything between "
+        "epochs, then one step; the step-time table above counts only that one step of it). "
+        "'raw+' is the hand-written loop with a validation loss and a torch.save per epoch.\n"
+    )
+    print(
+        "| case | steps an epoch | harness inside us | raw inside us | raw+ inside us | harness/raw inside "
+        "| harness across us | raw across us | raw+ across us |\n|---|---|---|---|---|---|---|---|---|"
+    )
+    loops = {
+        "harness": harness_steps_per_s,
+        "raw": raw_steps_per_s,
+        "raw+": functools.partial(raw_steps_per_s, between_epochs=True),
+    }
+    for name, overrides in CASES.items():
+        if "mlp" not in name:
+            continue
+        cfg = compose(overrides + [f"trainer.device={args.device}", "trainer.progress=false", "trainer.test=false"])
+        inside: dict[str, list[float]] = {loop: [] for loop in loops}
+        across: dict[str, list[float]] = {loop: [] for loop in loops}
+        per_epoch = 0
+        for _ in range(args.repeats):  # interleaved
+            for loop, steps_per_s in loops.items():
+                ends = step_end_times(functools.partial(steps_per_s, cfg))
+                per_epoch = len(ends) // cfg.trainer.max_epochs
+                gaps = [(i % per_epoch == 0, b - a) for i, (a, b) in enumerate(zip(ends, ends[1:]), start=1)]
+                inside[loop].append(statistics.median(g for boundary, g in gaps if not boundary))
+                across[loop].append(statistics.median(g for boundary, g in gaps if boundary))
+        i, a = ({k: statistics.median(v) * 1e6 for k, v in d.items()} for d in (inside, across))
+        print(
+            f"| {name} | {per_epoch} | {i['harness']:.0f} | {i['raw']:.0f} | {i['raw+']:.0f} "
+            f"| {i['harness'] / i['raw']:.3f} | {a['harness']:.0f} | {a['raw']:.0f} | {a['raw+']:.0f} |"
+        )
+
+
 def _has_lightning() -> bool:
     try:
         import lightning  # noqa: F401
@@ -357,6 +411,7 @@ def main() -> None:
         print(f"GPU: {torch.cuda.get_device_name()}")
     if args.part in ("all", "steps"):
         bench_steps(args)
+        bench_steps_by_position(args)
     if args.part in ("all", "first-step"):
         bench_first_step(args)
     if args.part in ("all", "sweep"):
