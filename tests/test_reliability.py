@@ -213,7 +213,9 @@ def test_checkpoint_holds_the_whole_state_and_rotates(tmp_path, restore_threads)
     for key in ("model", "optimizer", "scheduler", "scaler", "rng", "config", "history", "events", "best"):
         assert key in last, key
     assert set(last["rng"]) == {"python", "numpy", "torch", "cuda"}
-    assert last["config"]["task"]["name"] == "binary" and len(last["history"]) == 3
+    assert last["config"]["task"]["name"] == "binary"
+    history = json.loads(last["history"])  # one JSON string: the epochs' validation metrics
+    assert [h["epoch"] for h in history] == [0, 1, 2] and all("val/loss" in h for h in history)
     best = torch.load(ckpt_dir / "best.pt", weights_only=True)
     assert best["epoch"] == read_metrics(run_dir)["best_epoch"] + 1
     assert not list(ckpt_dir.glob(".*.tmp"))  # no temporary file left behind
@@ -265,6 +267,26 @@ def test_corrupt_last_checkpoint_falls_back_to_the_previous_one(tmp_path, restor
     drop_timing(reference)
     drop_timing(resumed)
     assert resumed == reference  # epoch 3 redone from epoch 2's state: the same result
+
+
+def test_a_checkpoint_with_the_history_as_a_list_still_resumes(tmp_path, restore_threads):
+    """Checkpoints from before the history became one JSON string hold it as a list of dicts."""
+    reference = train_in_process(tmp_path / "reference")
+    run_dir = tmp_path / "run"
+    train_in_process(run_dir)
+    (run_dir / "metrics.json").unlink()
+    for name in ("last.pt", "last.prev.pt"):
+        path = run_dir / "checkpoints" / name
+        state = torch.load(path, weights_only=True)
+        state["history"] = json.loads(state["history"])
+        torch.save(state, path)
+    (run_dir / "checkpoints" / "last.pt").unlink()  # resume from epoch 2: epoch 3 is trained again
+    resumed = train_in_process(run_dir, "trainer.resume=true")
+    drop_timing(reference)
+    drop_timing(resumed)
+    assert resumed == reference
+    last = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)
+    assert [h["epoch"] for h in json.loads(last["history"])] == [0, 1, 2]
 
 
 def test_resume_refuses_when_no_checkpoint_reads_back(tmp_path, restore_threads):

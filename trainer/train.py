@@ -241,7 +241,9 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     # a NaN is found when the sum is read every log_every_n_steps (on_nan=skip needs the per-step read).
     read_each_step = device.type == "cpu" or tcfg.on_nan == "skip"
     state = TrainState()
-    history: list[dict[str, float]] = []
+    # Each epoch's validation metrics as a JSON object, encoded once when the epoch ends: checkpoints
+    # store the whole history as one JSON string (see checkpoint_state).
+    history: list[str] = []
     if resumed is not None:
         state, history = restore(resumed, cfg, model, optimizer, scheduler, scaler)
         if distributed.is_main():  # rank 0 owns the event files
@@ -327,7 +329,9 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
                 scheduler.step()
 
                 val = evaluate_on(val_split)
-                history.append({"epoch": epoch, "step": state.global_step, **{f"val/{k}": v for k, v in val.items()}})
+                history.append(
+                    json.dumps({"epoch": epoch, "step": state.global_step, **{f"val/{k}": v for k, v in val.items()}})
+                )
                 for name, value in val.items():
                     logger.scalar(f"val/{name}", value, epoch)
                 logger.flush()  # the epoch's records reach the event file together, outside the step loop
@@ -435,7 +439,7 @@ def refuse_to_overwrite(run_dir: Path) -> None:
 
 
 def checkpoint_state(
-    model, optimizer, scheduler, scaler, state: TrainState, history, logger, run_config: dict[str, Any]
+    model, optimizer, scheduler, scaler, state: TrainState, history: list[str], logger, run_config: dict[str, Any]
 ) -> dict[str, Any]:
     """Everything needed to continue exactly, as tensors and plain containers (weights_only loadable).
 
@@ -454,7 +458,10 @@ def checkpoint_state(
         "skipped_steps": state.skipped_steps,
         "running_loss": state.running_loss_total(),
         "running_steps": state.running_steps,
-        "history": history,
+        # One JSON string, not a list of dicts: torch.save pickles every object through a Python
+        # callback, so after 100 epochs the list cost 0.33 ms a save (and encoding all of it each
+        # time, 0.25 ms), growing with every epoch. Joining the entries encoded once is flat.
+        "history": "[" + ",".join(history) + "]",
         "rng": checkpoint.rng_state(),
         **run_config,
         # Where each TensorBoard file stood: a resume cuts off what was logged after this checkpoint.
@@ -462,9 +469,7 @@ def checkpoint_state(
     }
 
 
-def restore(
-    loaded: checkpoint.Loaded, cfg, model, optimizer, scheduler, scaler
-) -> tuple[TrainState, list[dict[str, float]]]:
+def restore(loaded: checkpoint.Loaded, cfg, model, optimizer, scheduler, scaler) -> tuple[TrainState, list[str]]:
     """Load a checkpoint into the freshly built objects; the RNGs last, after model init has drawn from them."""
     ckpt = loaded.state
     _warn_config_changes(ckpt.get("config") or {}, cfg, ckpt.get("overrides"))
@@ -494,7 +499,9 @@ def restore(
     )
     where = f"epoch {state.epoch}" + (f", batch {state.batch_in_epoch}" if state.batch_in_epoch else "")
     print(f"resuming from {loaded.path} ({where}, step {state.global_step})", file=sys.stderr)
-    return state, list(ckpt["history"])
+    history = ckpt["history"]
+    entries = json.loads(history) if isinstance(history, str) else history  # a list of dicts in older checkpoints
+    return state, [json.dumps(entry) for entry in entries]
 
 
 def _overrides() -> list[str]:
