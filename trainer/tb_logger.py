@@ -10,8 +10,8 @@ Writing in-process also makes ``positions()`` exact without waiting for anything
 which the trainer calls at the end of every epoch, ``positions()`` and ``close()`` call, and
 ``scalar()`` itself calls once ``flush_secs`` have passed since the last write (so a long epoch's
 train/loss still reaches a live TensorBoard). Building and writing a record in the middle of the
-step loop cost about 60 us, and the steps after it ran slower for it: 5% of the step time of the
-table MLPs, which log every 10 of their 13 steps an epoch (``scripts/bench.py``).
+step loop cost about 60 us, and the steps after it ran slower for it: 4-5% of the step time of the
+table MLPs, which log after step 10 and step 13 of their 13-step epochs (``scripts/bench.py``).
 
 Hyperparameters are written with ``torch.utils.tensorboard.summary.hparams`` into the run's own
 event file. ``SummaryWriter.add_hparams`` would instead open a new sub-run per call, which splits

@@ -147,6 +147,7 @@ class ForkLauncher(Launcher):
         )
         self._preloader.start()
         child_conn.close()
+        atexit.unregister(self._stop_preloader)  # once per launcher, however many sweeps it sets up
         atexit.register(self._stop_preloader)
 
     def _stop_preloader(self) -> None:
