@@ -65,6 +65,20 @@ def compose(overrides: list[str]):
         return hydra_compose("config", overrides=overrides)
 
 
+def step_case_config(overrides: list[str], args):
+    """A step-overhead case's config on the benchmark's device, precision and compile setting."""
+    return compose(
+        overrides
+        + [
+            f"trainer.device={args.device}",
+            f"trainer.precision={args.precision}",
+            f"trainer.compile={str(args.compile).lower()}",
+            "trainer.progress=false",
+            "trainer.test=false",
+        ]
+    )
+
+
 def harness_steps_per_s(cfg) -> tuple[float, int]:
     from trainer.train import train
 
@@ -182,16 +196,7 @@ def bench_steps(args) -> None:
     print(header)
     print("|---" * (header.count("|") - 1) + "|")
     for name, overrides in CASES.items():
-        cfg = compose(
-            overrides
-            + [
-                f"trainer.device={args.device}",
-                f"trainer.precision={args.precision}",
-                f"trainer.compile={str(args.compile).lower()}",
-                "trainer.progress=false",
-                "trainer.test=false",
-            ]
-        )
+        cfg = step_case_config(overrides, args)
         harness, raw, raw_between, light = [], [], [], []
         steps = 0
         for _ in range(args.repeats):
@@ -243,7 +248,7 @@ def bench_steps_by_position(args) -> None:
     for name, overrides in CASES.items():
         if "mlp" not in name:
             continue
-        cfg = compose(overrides + [f"trainer.device={args.device}", "trainer.progress=false", "trainer.test=false"])
+        cfg = step_case_config(overrides, args)
         inside: dict[str, list[float]] = {loop: [] for loop in loops}
         across: dict[str, list[float]] = {loop: [] for loop in loops}
         per_epoch = 0
