@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import shutil
 import signal
 import socket
@@ -510,3 +511,79 @@ def test_a_preloader_that_dies_stops_the_sweep_with_a_clear_error(tmp_path):
     assert "preloader process ended unexpectedly (exit code 3)" in result.stderr
     assert "hydra/launcher=basic" in result.stderr
     assert not list(sweep_dir.glob("*/job.json"))
+
+
+def test_a_parallel_sweep_runs_each_job_with_the_config_hydra_composed_for_it(tmp_path):
+    """The fork launcher hands each worker the config the sweeper composed while validating the batch
+    (pickled) instead of composing it again: every job must still get exactly its own config, and
+    ``${now:...}`` in the default sweep folder must resolve once for the whole sweep."""
+    from conftest import compose
+
+    result = run_cli(
+        "-m", "task=binary", "loss=ce,mse", "optim.lr=0.01,0.002", "trainer.max_epochs=1",
+        "trainer.progress=false", "hydra/launcher=parallel", cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    (sweep_dir,) = (tmp_path / "multirun").iterdir()  # one time-stamped folder for all four jobs
+    jobs = sorted(p.parent.parent for p in sweep_dir.glob("*/.hydra/config.yaml"))
+    assert len(jobs) == 4
+    numbers = set()
+    for job in jobs:
+        overrides = OmegaConf.to_container(OmegaConf.load(job / ".hydra" / "overrides.yaml"))
+        named = sorted(o for o in overrides if not o.startswith("trainer.progress="))  # progress: no name
+        assert job.name == ",".join(named)
+        expected = OmegaConf.to_container(compose(*overrides), resolve=True)
+        assert OmegaConf.to_container(OmegaConf.load(job / ".hydra" / "config.yaml"), resolve=True) == expected
+        assert read_metrics(job)["epochs"] == 1
+        hydra_cfg = OmegaConf.load(job / ".hydra" / "hydra.yaml").hydra
+        assert hydra_cfg.runtime.output_dir == str(job.resolve())
+        numbers.add(hydra_cfg.job.num)
+    assert numbers == {0, 1, 2, 3}
+
+
+def test_the_fork_launcher_keeps_the_configs_hydra_composes_to_validate_a_batch():
+    """What the sweeper composes for the launcher's own config is kept pickled, typed as composed, with
+    the resolver cache (one ``${now:}`` for all jobs); other configs are not kept; a second sweep
+    wraps Hydra's loader again, not the first sweep's wrapper."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.types import HydraContext
+    from omegaconf.errors import ValidationError
+
+    import trainer.config  # noqa: F401  (registers the structured configs)
+    from hydra_plugins.losslab_fork_launcher.launcher import ForkLauncher, _job_config
+
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        loader = GlobalHydra.instance().config_loader()
+        master = compose("config", overrides=["task=binary"], return_hydra_config=True)
+        context = HydraContext(config_loader=loader, callbacks=None)  # type: ignore[arg-type]
+        compose_original = loader.load_sweep_config
+        first = ForkLauncher()
+        first.config = master
+        first._keep_composed_configs(context)
+        overrides = ["task=binary", "loss=focal", "seed=4"]
+        composed = loader.load_sweep_config(master_config=master, sweep_overrides=overrides)  # as the sweeper calls it
+        assert set(first._composed) == {tuple(overrides)}
+        kept = pickle.loads(first._composed[tuple(overrides)])
+        assert OmegaConf.to_yaml(kept) == OmegaConf.to_yaml(composed)
+        assert kept.loss.name == "focal" and kept.seed == 4
+        assert OmegaConf.get_type(kept.loss) is OmegaConf.get_type(composed.loss) is trainer.config.LossSchemas.focal
+        with pytest.raises(ValidationError):  # still typed: a wrong value fails as in a composed config
+            kept.loss.gamma = "high"
+        # The sweep folder's ${now:} is resolved once, in the sweep process (here: after validation);
+        # each job's config gets the resolver cache as it stands when the batch is launched.
+        sweep_dir = master.hydra.sweep.dir
+        job = _job_config(context, master, overrides, first._composed[tuple(overrides)], OmegaConf.get_cache(master))
+        assert job.hydra.sweep.dir == sweep_dir and OmegaConf.to_yaml(job.loss) == OmegaConf.to_yaml(composed.loss)
+        assert _job_config(context, master, overrides, None, OmegaConf.get_cache(master)).hydra.sweep.dir == sweep_dir
+
+        other = compose("config", overrides=["task=regression"], return_hydra_config=True)
+        loader.load_sweep_config(other, ["task=regression"])  # not this launcher's sweep
+        assert set(first._composed) == {tuple(overrides)}
+
+        second = ForkLauncher()
+        second.config = master
+        second._keep_composed_configs(context)
+        assert loader.load_sweep_config.__wrapped__ == compose_original  # type: ignore[attr-defined]
+        loader.load_sweep_config(master, ["task=binary", "loss=mse"])
+        assert set(second._composed) == {("task=binary", "loss=mse")}

@@ -134,6 +134,10 @@ def _schema_type(annotation: Any, default: Any) -> Any:
     return Any
 
 
+class LossSchemas:
+    """Each loss's schema dataclass (:func:`loss_schema`) under the loss's name."""
+
+
 def loss_schema(info: losses.LossInfo) -> type:
     """A dataclass with the loss's name and typed parameters, made from its constructor."""
     hints = typing.get_type_hints(info.cls.__init__) if info.params() else {}
@@ -141,7 +145,11 @@ def loss_schema(info: losses.LossInfo) -> type:
     for name, param in info.params().items():
         kind = _schema_type(hints.get(name, Any), param.default)
         fields.append((name, kind, dataclasses.field(default=param.default)))
-    return dataclasses.make_dataclass(f"{info.cls.__name__}Config", fields)
+    schema = dataclasses.make_dataclass(f"{info.cls.__name__}Config", fields)
+    # A name pickle can find (module.qualname): the fork launcher sends composed configs to its workers.
+    schema.__module__, schema.__qualname__ = __name__, f"LossSchemas.{info.name}"
+    setattr(LossSchemas, info.name, schema)
+    return schema
 
 
 def register_configs() -> None:
