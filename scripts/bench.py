@@ -9,9 +9,10 @@
    same work: same model, data tensors, batch size, optimiser, number of steps, device. A second
    hand-written loop also computes the validation loss and saves a checkpoint after every epoch,
    as the harness does (steps timed the same way): on tiny epochs, work between epochs slows the
-   steps that follow it. Repetitions are interleaved (harness, raw, raw with per-epoch work, ...)
-   and medians reported, since these machines are noisy. If `lightning` is installed its Trainer
-   runs the same module as a last column.
+   steps that follow it. For the table MLPs the harness also runs with validation and checkpoints
+   every 10th epoch only, and a table shows the step times by position in the epoch. Repetitions
+   are interleaved (harness, raw, raw with per-epoch work, ...) and medians reported, since these
+   machines are noisy. If `lightning` is installed its Trainer runs the same module as a last column.
 2. Time to first step: from the start of ``python -m trainer ...`` to its first optimiser step,
    against ``python -c "import torch"``.
 3. Sweep throughput: a 12-run sweep (4 losses x 3 seeds) through Hydra's sequential launcher and
@@ -87,12 +88,14 @@ def harness_steps_per_s(cfg) -> tuple[float, int]:
     return results["steps"] / results["train_time_s"], results["steps"]
 
 
-def raw_steps_per_s(cfg, between_epochs: bool = False) -> tuple[float, int]:
+def raw_steps_per_s(cfg, between_epochs: str = "nothing") -> tuple[float, int]:
     """The same work as the harness's step loop, written the way a user would by hand.
 
-    ``between_epochs``: after each epoch also do what a careful hand-written script does there and
-    the harness does too: compute the validation loss and save a checkpoint of the model and the
-    optimiser. As for the harness, only the epochs' step loops are timed.
+    ``between_epochs``: what the loop does after each epoch. "nothing"; "val+save": what a careful
+    hand-written script does there and the harness does too, compute the validation loss and save a
+    checkpoint of the model and the optimiser; "pause": no work at all, only a 4 ms sleep, about as
+    long as the harness's work between epochs on the table MLPs. As for the harness, only the
+    epochs' step loops are timed.
     """
     import losses
     from trainer.builders import build_optimizer
@@ -125,7 +128,9 @@ def raw_steps_per_s(cfg, between_epochs: bool = False) -> tuple[float, int]:
                 steps += 1
             _sync(device)
             timed += time.perf_counter() - start
-            if between_epochs:
+            if between_epochs == "pause":
+                time.sleep(0.004)
+            elif between_epochs == "val+save":
                 model.eval()
                 with torch.no_grad():
                     val_loss = float(loss_fn(model(val_x), val_y))
@@ -183,12 +188,18 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
+# For the table MLPs, whose epochs are 10-13 steps: the harness validating and checkpointing only
+# every 10th epoch (trainer.val_every_n_epochs) shows its step loop apart from its per-epoch work.
+SPARSE_VALIDATION = "trainer.val_every_n_epochs=10"
+
+
 def bench_steps(args) -> None:
     print(f"\n## 1. Step overhead ({args.device}, precision {args.precision}, compile {args.compile})")
     print(f"median of {args.repeats} interleaved repetitions\n")
     header = (
         "| case | steps | harness steps/s | raw steps/s | harness/raw time "
-        "| raw + val loss & save per epoch steps/s | harness/that time |"
+        "| raw + val loss & save per epoch steps/s | harness/that time "
+        f"| harness, {SPARSE_VALIDATION} steps/s | that/raw time |"
     )
     with_lightning = _has_lightning()
     if with_lightning:
@@ -197,17 +208,25 @@ def bench_steps(args) -> None:
     print("|---" * (header.count("|") - 1) + "|")
     for name, overrides in CASES.items():
         cfg = step_case_config(overrides, args)
-        harness, raw, raw_between, light = [], [], [], []
+        sparse_cfg = step_case_config([*overrides, SPARSE_VALIDATION], args) if "mlp" in name else None
+        harness, raw, raw_between, sparse, light = [], [], [], [], []
         steps = 0
         for _ in range(args.repeats):
             rate, steps = harness_steps_per_s(cfg)
             harness.append(rate)
             raw.append(raw_steps_per_s(cfg)[0])
-            raw_between.append(raw_steps_per_s(cfg, between_epochs=True)[0])
+            raw_between.append(raw_steps_per_s(cfg, between_epochs="val+save")[0])
+            if sparse_cfg is not None:
+                sparse.append(harness_steps_per_s(sparse_cfg)[0])
             if with_lightning:
                 light.append(lightning_steps_per_s(cfg)[0])
         h, r, rb = statistics.median(harness), statistics.median(raw), statistics.median(raw_between)
         row = f"| {name} | {steps} | {h:.1f} | {r:.1f} | {r / h:.3f} | {rb:.1f} | {rb / h:.3f} |"
+        if sparse:
+            hs = statistics.median(sparse)
+            row += f" {hs:.1f} | {r / hs:.3f} |"
+        else:
+            row += " - | - |"
         if with_lightning:
             row += f" {statistics.median(light):.1f} |"
         print(row, flush=True)
@@ -228,42 +247,41 @@ def step_end_times(run) -> list[float]:
 
 
 def bench_steps_by_position(args) -> None:
-    """Where the table MLPs' gap is: the steps inside an epoch against the step across an epoch boundary."""
-    print("\n### Inside an epoch and across its boundary (table MLPs)\n")
+    """Where the table MLPs' gap is: the time between consecutive steps by position in the epoch."""
+    print("\n### Steps by position in the epoch (table MLPs)\n")
     print(
-        "Times between consecutive optimiser steps, medians: inside an epoch (batching, forward, backward, "
-        "step, logging), and from an epoch's last step to the next epoch's first (everything between "
-        "epochs, then one step; the step-time table above counts only that one step of it). "
-        "'raw+' is the hand-written loop with a validation loss and a torch.save per epoch.\n"
+        "Times between consecutive optimiser steps, medians over epochs and repetitions: across an epoch "
+        "boundary (everything between epochs, then the next epoch's first step; the step table above "
+        "counts only that step of it), each of the next three steps, and the rest of the epoch. "
+        "raw+ is the hand-written loop with a validation loss and a torch.save per epoch; "
+        "raw+pause only sleeps 4 ms between epochs.\n"
     )
-    print(
-        "| case | steps an epoch | harness inside us | raw inside us | raw+ inside us | harness/raw inside "
-        "| harness across us | raw across us | raw+ across us |\n|---|---|---|---|---|---|---|---|---|"
-    )
+    print("| case | loop | across the boundary us | next 3 steps us | rest of the epoch us |\n|---|---|---|---|---|")
     loops = {
         "harness": harness_steps_per_s,
         "raw": raw_steps_per_s,
-        "raw+": functools.partial(raw_steps_per_s, between_epochs=True),
+        "raw+": functools.partial(raw_steps_per_s, between_epochs="val+save"),
+        "raw+pause": functools.partial(raw_steps_per_s, between_epochs="pause"),
     }
     for name, overrides in CASES.items():
         if "mlp" not in name:
             continue
         cfg = step_case_config(overrides, args)
-        inside: dict[str, list[float]] = {loop: [] for loop in loops}
-        across: dict[str, list[float]] = {loop: [] for loop in loops}
+        gaps: dict[str, dict[int, list[float]]] = {loop: {} for loop in loops}  # position -> gaps
         per_epoch = 0
         for _ in range(args.repeats):  # interleaved
             for loop, steps_per_s in loops.items():
                 ends = step_end_times(functools.partial(steps_per_s, cfg))
                 per_epoch = len(ends) // cfg.trainer.max_epochs
-                gaps = [(i % per_epoch == 0, b - a) for i, (a, b) in enumerate(zip(ends, ends[1:]), start=1)]
-                inside[loop].append(statistics.median(g for boundary, g in gaps if not boundary))
-                across[loop].append(statistics.median(g for boundary, g in gaps if boundary))
-        i, a = ({k: statistics.median(v) * 1e6 for k, v in d.items()} for d in (inside, across))
-        print(
-            f"| {name} | {per_epoch} | {i['harness']:.0f} | {i['raw']:.0f} | {i['raw+']:.0f} "
-            f"| {i['harness'] / i['raw']:.3f} | {a['harness']:.0f} | {a['raw']:.0f} | {a['raw+']:.0f} |"
-        )
+                for i in range(1, len(ends)):  # position 0: the gap that ends with an epoch's first step
+                    gaps[loop].setdefault(min(i % per_epoch, 4), []).append(ends[i] - ends[i - 1])
+        for loop in loops:
+            us = {p: statistics.median(g) * 1e6 for p, g in gaps[loop].items()}
+            print(
+                f"| {name} ({per_epoch} steps an epoch) | {loop} | {us[0]:.0f} "
+                f"| {us[1]:.0f}, {us[2]:.0f}, {us[3]:.0f} | {us[4]:.0f} |",
+                flush=True,
+            )
 
 
 def _has_lightning() -> bool:

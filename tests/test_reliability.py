@@ -451,3 +451,62 @@ def test_in_process_stop_request_writes_a_checkpoint_at_the_next_step(tmp_path, 
     drop_timing(resumed)
     drop_timing(reference)
     assert resumed == reference
+
+
+def test_val_every_n_epochs_validates_and_checkpoints_every_nth_and_the_last_epoch(tmp_path, restore_threads):
+    run_dir = tmp_path / "run"
+    metrics = train_in_process(run_dir, "trainer.max_epochs=7", "trainer.val_every_n_epochs=3")
+    steps = metrics["steps_per_epoch"]
+    scalars = read_scalars(run_dir)
+    assert [step for step, _ in scalars["val/loss"]] == [2, 5, 6]  # epochs 3, 6 and the last (7)
+    assert [step for step, _ in scalars["lr"]] == [steps * e for e in range(1, 8)]  # every epoch
+    assert scalars["train/loss"][-1][0] == 7 * steps
+    ckpt_dir = run_dir / "checkpoints"
+    last = torch.load(ckpt_dir / "last.pt", weights_only=True)
+    previous = torch.load(ckpt_dir / "last.prev.pt", weights_only=True)
+    assert (last["epoch"], previous["epoch"]) == (7, 6)
+    assert [h["epoch"] for h in json.loads(last["history"])] == [2, 5, 6]
+    assert metrics["best_epoch"] in (2, 5, 6) and metrics["epochs"] == 7
+    best = torch.load(ckpt_dir / "best.pt", weights_only=True)
+    assert best["epoch"] == metrics["best_epoch"] + 1
+    # The final metrics are the best validated epoch's, measured again from best.pt.
+    val = dict(scalars["val/acc"])[metrics["best_epoch"]]
+    assert metrics["val/acc"] == pytest.approx(val, abs=1e-6)
+
+
+def test_a_stop_after_an_epoch_that_is_not_validated_checkpoints_it_and_the_resume_matches(
+    tmp_path, monkeypatch, restore_threads
+):
+    """With trainer.val_every_n_epochs=2, SIGTERM during epoch 0's end (not validated) still writes a
+    checkpoint of the finished epoch; resuming gives the uninterrupted run's results."""
+    from trainer import train as train_module
+    from trainer.signals import Interrupted
+
+    real_scalar = train_module.RunLogger.scalar
+
+    def scalar_then_signal(self, tag, value, step):  # "lr" is logged once an epoch's steps are done
+        if tag == "lr" and step == end_of_epoch_0:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real_scalar(self, tag, value, step)
+
+    args = ("trainer.max_epochs=4", "trainer.val_every_n_epochs=2")
+    reference = train_in_process(tmp_path / "reference", *args)
+    end_of_epoch_0 = reference["steps_per_epoch"]
+    monkeypatch.setattr(train_module.RunLogger, "scalar", scalar_then_signal)
+    run_dir = tmp_path / "run"
+    with pytest.raises(Interrupted):
+        train_in_process(run_dir, *args)
+    ckpt = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)
+    assert (ckpt["epoch"], ckpt["batch_in_epoch"], json.loads(ckpt["history"])) == (1, 0, [])
+    monkeypatch.setattr(train_module.RunLogger, "scalar", real_scalar)
+    resumed = train_in_process(run_dir, *args, "trainer.resume=true")
+    drop_timing(resumed)
+    drop_timing(reference)
+    assert resumed == reference
+    assert read_scalars(run_dir) == read_scalars(tmp_path / "reference")
+
+
+def test_val_every_n_epochs_below_one_is_refused(tmp_path):
+    result = run_cli("task=binary", "trainer.val_every_n_epochs=0", f"hydra.run.dir={tmp_path}")
+    assert result.returncode == 2
+    assert "trainer.val_every_n_epochs must be >= 1" in result.stderr

@@ -100,6 +100,10 @@ class TrainerConfig:
     # have passed since the last write; 0 writes each value at once (costs steps on small models).
     log_flush_secs: float = 2.0
     eval_batch_size: int = 1024
+    # Validate (val/ scalars, best epoch) and checkpoint after every n-th epoch and after the last.
+    # On tiny epochs (a table's 13 steps) that work costs more than the steps; a crash then loses
+    # up to n-1 epochs (SIGINT/SIGTERM still checkpoint at once).
+    val_every_n_epochs: int = 1
     progress: bool = True
     resume: bool = False
     on_nan: str = "stop"  # stop | skip

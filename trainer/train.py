@@ -1,12 +1,13 @@
 """The training recipe: one plain loop, read top to bottom.
 
     data -> loss (checked against the task) -> model sized from both -> optimiser, scheduler
-    for each epoch: train on shuffled mini-batches, validate, log, checkpoint
+    for each epoch: train on shuffled mini-batches, log; validate and checkpoint (every n-th epoch)
     test the best checkpoint, write metrics.json
 
 Everything is built from the config by small builder functions; there are no callbacks.
 
-Reliability (README "Reliability"): every epoch ends with an atomic checkpoint of the whole state
+Reliability (README "Reliability"): each validated epoch (every epoch unless
+trainer.val_every_n_epochs says otherwise) ends with an atomic checkpoint of the whole state
 (weights, optimiser, scheduler, grad scaler, every RNG, position, metric history, how far the
 TensorBoard files had got). The batch order is a pure function of (seed, epoch), so a resumed run
 replays the interrupted epoch exactly; SIGINT/SIGTERM stop at the next step boundary with a
@@ -96,6 +97,8 @@ def check_options(cfg: DictConfig) -> None:
         raise UserError(f"trainer.log_flush_secs must be >= 0 (0: write each value at once), got {tcfg.log_flush_secs}")
     if tcfg.max_epochs < 0:
         raise UserError(f"trainer.max_epochs must be >= 0, got {tcfg.max_epochs}")
+    if tcfg.val_every_n_epochs < 1:
+        raise UserError(f"trainer.val_every_n_epochs must be >= 1 (1: every epoch), got {tcfg.val_every_n_epochs}")
 
 
 def build_loss(cfg: DictConfig, data: DataBundle) -> nn.Module:
@@ -276,6 +279,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     # Read once: a DictConfig attribute costs ~10 us, which shows on steps of a small MLP; every call
     # in the step loop does (scripts/bench.py), so what a run does not use is decided here.
     grad_clip, log_every, on_nan = tcfg.grad_clip, tcfg.log_every_n_steps, tcfg.on_nan
+    val_every = tcfg.val_every_n_epochs
     mixed = precision.dtype is not None  # bf16/fp16: forward passes under autocast
     # Under torchrun every rank must take the same branch (stop, skip a batch): an all-reduce of the flag.
     all_agree = distributed.any_rank if distributed.world_size() > 1 else bool
@@ -328,25 +332,30 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
                 logger.scalar("lr", optimizer.param_groups[0]["lr"], state.global_step)
                 scheduler.step()
 
-                val = evaluate_on(val_split)
-                history.append(
-                    json.dumps({"epoch": epoch, "step": state.global_step, **{f"val/{k}": v for k, v in val.items()}})
-                )
-                for name, value in val.items():
-                    logger.scalar(f"val/{name}", value, epoch)
-                logger.flush()  # the epoch's records reach the event file together, outside the step loop
                 state.epoch = epoch + 1
-                check_finite_weights(model, epoch, ckpt_dir)  # never a checkpoint with NaN weights
-                improved = is_better(val[main_metric], val["loss"], state.best, mode)
-                if improved:
-                    state.best, state.best_epoch = (val[main_metric], val["loss"]), epoch
-                save(best=improved)
+                validated = state.epoch % val_every == 0 or state.epoch == tcfg.max_epochs
+                if validated:
+                    val = evaluate_on(val_split)
+                    entry = {"epoch": epoch, "step": state.global_step, **{f"val/{k}": v for k, v in val.items()}}
+                    history.append(json.dumps(entry))
+                    for name, value in val.items():
+                        logger.scalar(f"val/{name}", value, epoch)
+                    logger.flush()  # the epoch's records reach the event file together, outside the step loop
+                    check_finite_weights(model, epoch, ckpt_dir)  # never a checkpoint with NaN weights
+                    improved = is_better(val[main_metric], val["loss"], state.best, mode)
+                    if improved:
+                        state.best, state.best_epoch = (val[main_metric], val["loss"]), epoch
+                    save(best=improved)
+                    progress.set_postfix(
+                        {"val/loss": f"{val['loss']:.4f}", f"val/{main_metric}": f"{val[main_metric]:.4f}"}
+                    )
+                else:  # trainer.val_every_n_epochs: train/loss and lr still reach the file every epoch
+                    logger.flush()
                 if distributed.any_rank(stop.requested):
+                    if not validated:
+                        save()  # the epoch is done: a resume starts the next one
                     raise Interrupted(stop.signum, ckpt_dir / checkpoint.LAST, state.epoch, state.global_step)
                 progress.update(1)
-                progress.set_postfix(
-                    {"val/loss": f"{val['loss']:.4f}", f"val/{main_metric}": f"{val[main_metric]:.4f}"}
-                )
             progress.close()
 
             # Final numbers come from the best epoch's weights (by the task's main validation metric).
