@@ -179,11 +179,11 @@ class ForkLauncher(Launcher):
     def _keep_composed_configs(self, hydra_context: HydraContext) -> None:
         """Keep each job config the sweeper composes to validate a batch, for the job's worker.
 
-        Hydra's sweeper composes every job's config before launching a batch, only to check that it
-        composes; the worker would then compose it again (~75 ms a job on a 2-core machine, most of
-        the time between two jobs). Kept pickled (~1 ms, ~20 KB), a job's config costs its worker
-        ~1 ms to load. A config that does not pickle, or a job the sweeper did not validate (Optuna
-        asks for new jobs as it goes), is composed in the worker as before.
+        Hydra's basic sweeper composes every job's config before launching a batch, only to check
+        that it composes; the worker would then compose it again (~75 ms a job on a 2-core machine,
+        most of the time between two jobs). Kept pickled (~1 ms, ~20 KB), a job's config costs its
+        worker ~2 ms to load. A config that does not pickle, or a job the sweeper did not validate
+        (losslab's Optuna sweeper launches its trials directly), is composed in the worker as before.
         """
         loader = hydra_context.config_loader
         compose = getattr(loader.load_sweep_config, "__wrapped__", loader.load_sweep_config)  # a second sweep
