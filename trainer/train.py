@@ -340,7 +340,6 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
                     history.append(json.dumps(entry))
                     for name, value in val.items():
                         logger.scalar(f"val/{name}", value, epoch)
-                    logger.flush()  # the epoch's records reach the event file together, outside the step loop
                     check_finite_weights(model, epoch, ckpt_dir)  # never a checkpoint with NaN weights
                     improved = is_better(val[main_metric], val["loss"], state.best, mode)
                     if improved:
@@ -349,8 +348,9 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
                     progress.set_postfix(
                         {"val/loss": f"{val['loss']:.4f}", f"val/{main_metric}": f"{val[main_metric]:.4f}"}
                     )
-                else:  # trainer.val_every_n_epochs: train/loss and lr still reach the file every epoch
-                    logger.flush()
+                # The epoch's records reach the event file together, outside the step loop (a checkpoint
+                # has already written them: it records how far the files got).
+                logger.flush()
                 if distributed.any_rank(stop.requested):
                     if not validated:
                         save()  # the epoch is done: a resume starts the next one
