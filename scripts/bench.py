@@ -7,12 +7,15 @@
 1. Step overhead: the harness's training loop (``trainer.train.train``; its ``train_time_s`` covers
    exactly the optimiser steps, logging included) against a minimal hand-written loop doing the
    same work: same model, data tensors, batch size, optimiser, number of steps, device. A second
-   hand-written loop also computes the validation loss and saves a checkpoint after every epoch,
-   as the harness does (steps timed the same way): on tiny epochs, work between epochs slows the
-   steps that follow it. For the table MLPs the harness also runs with validation and checkpoints
-   every 10th epoch only, and a table shows the step times by position in the epoch. Repetitions
-   are interleaved (harness, raw, raw with per-epoch work, ...) and medians reported, since these
-   machines are noisy. If `lightning` is installed its Trainer runs the same module as a last column.
+   hand-written loop also validates after every epoch, as the harness does (the validation loss and
+   the task's metrics, with the same torchmetrics collection), and saves a checkpoint (steps timed
+   the same way): on tiny epochs, work between epochs slows the steps that follow it. The harness
+   also runs validating only after the last epoch (``trainer.val_every_n_epochs=<max_epochs>``),
+   which leaves its step loop alone against the raw loop's, and for the table MLPs a table shows
+   the step times by position in the epoch. Repetitions are interleaved (harness, raw, raw with
+   per-epoch work, ...) and medians reported, since these machines are noisy; the table MLPs, whose
+   runs take ~0.2 s, get three times as many. If `lightning` is installed its Trainer runs the
+   same module as a last column.
 2. Time to first step: from the start of ``python -m trainer ...`` to its first optimiser step,
    against ``python -c "import torch"``.
 3. Sweep throughput: a 12-run sweep (4 losses x 3 seeds) through Hydra's sequential launcher and
@@ -92,14 +95,15 @@ def raw_steps_per_s(cfg, between_epochs: str = "nothing") -> tuple[float, int]:
     """The same work as the harness's step loop, written the way a user would by hand.
 
     ``between_epochs``: what the loop does after each epoch. "nothing"; "val+save": what a careful
-    hand-written script does there and the harness does too, compute the validation loss and save a
-    checkpoint of the model and the optimiser; "pause": no work at all, only a 4 ms sleep, about as
-    long as the harness's work between epochs on the table MLPs. As for the harness, only the
-    epochs' step loops are timed.
+    hand-written script does there and the harness does too, compute the validation loss and the
+    task's metrics (the harness's torchmetrics collection) and save a checkpoint of the model and
+    the optimiser; "pause": no work at all, only a 4 ms sleep, about as long as the harness's work
+    between epochs on the table MLPs. As for the harness, only the epochs' step loops are timed.
     """
     import losses
     from trainer.builders import build_optimizer
     from trainer.data import build_data
+    from trainer.metrics import build_metrics, metric_target
     from trainer.models import build_model
     from trainer.train import resolve_device
 
@@ -112,6 +116,10 @@ def raw_steps_per_s(cfg, between_epochs: str = "nothing") -> tuple[float, int]:
     optimizer = build_optimizer(cfg.optim, model)
     x, y = data.train.x.to(device), data.train.y.to(device)
     val_x, val_y = data.val.x.to(device), data.val.y.to(device)
+    metrics = build_metrics(data.task, data.num_outputs, device)
+    val_target = metric_target(data.task, val_y)
+    if data.task == "regression":  # metrics in the target's own units, as the harness reports them
+        val_target = val_target * data.target_std + data.target_mean
     batch, steps, timed = cfg.data.batch_size, 0, 0.0
     with tempfile.TemporaryDirectory() as folder:
         for epoch in range(cfg.trainer.max_epochs):
@@ -133,8 +141,15 @@ def raw_steps_per_s(cfg, between_epochs: str = "nothing") -> tuple[float, int]:
             elif between_epochs == "val+save":
                 model.eval()
                 with torch.no_grad():
-                    val_loss = float(loss_fn(model(val_x), val_y))
-                state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "val_loss": val_loss}
+                    output = model(val_x)
+                    val_loss = float(loss_fn(output, val_y))
+                    preds = loss_fn.predict(output)
+                    if data.task == "regression":
+                        preds = preds * data.target_std + data.target_mean
+                    metrics.update(preds, val_target)
+                    val = {name: float(value) for name, value in metrics.compute().items()}
+                    metrics.reset()
+                state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "val": val, "loss": val_loss}
                 torch.save(state, Path(folder) / "checkpoint.pt")
     return steps / timed, steps
 
@@ -188,18 +203,25 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-# For the table MLPs, whose epochs are 10-13 steps: the harness validating and checkpointing only
-# every 10th epoch (trainer.val_every_n_epochs) shows its step loop apart from its per-epoch work.
-SPARSE_VALIDATION = "trainer.val_every_n_epochs=10"
+def repeats_for(case: str, args) -> int:
+    """Repetitions of a case: 3x for the table MLPs, whose runs take ~0.2 s and whose medians wander
+    from one run of the benchmark to the next by more than the differences measured."""
+    return args.repeats * 3 if "mlp" in case else args.repeats
+
+
+def validating_at_the_end(overrides: list[str], cfg) -> list[str]:
+    """The case validating (and checkpointing) only after its last epoch: the harness's step loop
+    apart from its per-epoch work, which on the table MLPs' 10-13-step epochs is most of the gap."""
+    return [*overrides, f"trainer.val_every_n_epochs={cfg.trainer.max_epochs}"]
 
 
 def bench_steps(args) -> None:
     print(f"\n## 1. Step overhead ({args.device}, precision {args.precision}, compile {args.compile})")
-    print(f"median of {args.repeats} interleaved repetitions\n")
+    print(f"median of {args.repeats} interleaved repetitions ({repeats_for('mlp', args)} for the table MLPs)\n")
     header = (
         "| case | steps | harness steps/s | raw steps/s | harness/raw time "
-        "| raw + val loss & save per epoch steps/s | harness/that time "
-        f"| harness, {SPARSE_VALIDATION} steps/s | that/raw time |"
+        "| raw + validation & save per epoch steps/s | harness/that time "
+        "| harness validating after the last epoch only steps/s | that/raw time |"
     )
     with_lightning = _has_lightning()
     if with_lightning:
@@ -208,25 +230,21 @@ def bench_steps(args) -> None:
     print("|---" * (header.count("|") - 1) + "|")
     for name, overrides in CASES.items():
         cfg = step_case_config(overrides, args)
-        sparse_cfg = step_case_config([*overrides, SPARSE_VALIDATION], args) if "mlp" in name else None
+        sparse_cfg = step_case_config(validating_at_the_end(overrides, cfg), args)
         harness, raw, raw_between, sparse, light = [], [], [], [], []
         steps = 0
-        for _ in range(args.repeats):
+        for _ in range(repeats_for(name, args)):
             rate, steps = harness_steps_per_s(cfg)
             harness.append(rate)
             raw.append(raw_steps_per_s(cfg)[0])
             raw_between.append(raw_steps_per_s(cfg, between_epochs="val+save")[0])
-            if sparse_cfg is not None:
-                sparse.append(harness_steps_per_s(sparse_cfg)[0])
+            sparse.append(harness_steps_per_s(sparse_cfg)[0])
             if with_lightning:
                 light.append(lightning_steps_per_s(cfg)[0])
         h, r, rb = statistics.median(harness), statistics.median(raw), statistics.median(raw_between)
         row = f"| {name} | {steps} | {h:.1f} | {r:.1f} | {r / h:.3f} | {rb:.1f} | {rb / h:.3f} |"
-        if sparse:
-            hs = statistics.median(sparse)
-            row += f" {hs:.1f} | {r / hs:.3f} |"
-        else:
-            row += " - | - |"
+        hs = statistics.median(sparse)
+        row += f" {hs:.1f} | {r / hs:.3f} |"
         if with_lightning:
             row += f" {statistics.median(light):.1f} |"
         print(row, flush=True)
@@ -253,25 +271,28 @@ def bench_steps_by_position(args) -> None:
         "Times between consecutive optimiser steps, medians over epochs and repetitions: across an epoch "
         "boundary (everything between epochs, then the next epoch's first step; the step table above "
         "counts only that step of it), each of the next three steps, and the rest of the epoch. "
-        "raw+ is the hand-written loop with a validation loss and a torch.save per epoch; "
+        "raw+ is the hand-written loop validating (loss and metrics) and saving a checkpoint after every epoch; "
         "raw+pause only sleeps 4 ms between epochs.\n"
     )
     print("| case | loop | across the boundary us | next 3 steps us | rest of the epoch us |\n|---|---|---|---|---|")
-    loops = {
-        "harness": harness_steps_per_s,
-        "raw": raw_steps_per_s,
-        "raw+": functools.partial(raw_steps_per_s, between_epochs="val+save"),
-        "raw+pause": functools.partial(raw_steps_per_s, between_epochs="pause"),
-    }
     for name, overrides in CASES.items():
         if "mlp" not in name:
             continue
         cfg = step_case_config(overrides, args)
+        loops = {
+            "harness": functools.partial(harness_steps_per_s, cfg),
+            "harness validating at the end": functools.partial(
+                harness_steps_per_s, step_case_config(validating_at_the_end(overrides, cfg), args)
+            ),
+            "raw": functools.partial(raw_steps_per_s, cfg),
+            "raw+": functools.partial(raw_steps_per_s, cfg, between_epochs="val+save"),
+            "raw+pause": functools.partial(raw_steps_per_s, cfg, between_epochs="pause"),
+        }
         gaps: dict[str, dict[int, list[float]]] = {loop: {} for loop in loops}  # position -> gaps
         per_epoch = 0
-        for _ in range(args.repeats):  # interleaved
-            for loop, steps_per_s in loops.items():
-                ends = step_end_times(functools.partial(steps_per_s, cfg))
+        for _ in range(repeats_for(name, args)):  # interleaved
+            for loop, run in loops.items():
+                ends = step_end_times(run)
                 per_epoch = len(ends) // cfg.trainer.max_epochs
                 for i in range(1, len(ends)):  # position 0: the gap that ends with an epoch's first step
                     gaps[loop].setdefault(min(i % per_epoch, 4), []).append(ends[i] - ends[i - 1])

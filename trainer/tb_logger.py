@@ -7,11 +7,12 @@ value cost more than the training steps around it (GIL hand-overs), and a flush 
 Writing in-process also makes ``positions()`` exact without waiting for anything.
 
 ``scalar()`` only records the value; the records are built and written together by ``flush()``,
-which the trainer calls at the end of every epoch, ``positions()`` and ``close()`` call, and
+which ``positions()`` (every checkpoint: each validated epoch) and ``close()`` call, and which
 ``scalar()`` itself calls once ``flush_secs`` have passed since the last write (so a long epoch's
-train/loss still reaches a live TensorBoard). Building and writing a record in the middle of the
-step loop cost about 60 us, and the steps after it ran slower for it: 4-5% of the step time of the
-table MLPs, which log after step 10 and step 13 of their 13-step epochs (``scripts/bench.py``).
+train/loss, or the epochs between validations, still reach a live TensorBoard). Building and
+writing a record in the middle of the step loop cost about 60 us, and the steps after it ran slower
+for it: 4-5% of the step time of the table MLPs, which log after step 10 and step 13 of their
+13-step epochs; a write after each of their unvalidated epochs, 6-7% (``scripts/bench.py``).
 
 Hyperparameters are written with ``torch.utils.tensorboard.summary.hparams`` into the run's own
 event file. ``SummaryWriter.add_hparams`` would instead open a new sub-run per call, which splits
