@@ -390,9 +390,13 @@ def test_on_nan_skip_skips_and_counts(tmp_path, monkeypatch, restore_threads):
     assert math.isfinite(results["val/loss"])  # the skipped batches left the weights finite
 
 
-def test_grad_clip_bounds_each_update(tmp_path, restore_threads):
-    """Plain SGD with lr=1: each step moves the weights by exactly the (clipped) gradient."""
-    sgd = ("optim=sgd", "optim.lr=1.0", "optim.momentum=0.0", "optim.nesterov=false", "optim.weight_decay=0.0")
+@pytest.mark.parametrize("precision", ["32", "fp16"])
+def test_grad_clip_bounds_each_update(tmp_path, restore_threads, precision):
+    """Plain SGD with lr=1: each step moves the weights by exactly the (clipped) gradient. With fp16
+    the clip applies to the true gradients, unscaled first (clipping the scaled ones would leave
+    steps 65536x too small)."""
+    sgd = ("optim=sgd", "optim.lr=1.0", "optim.momentum=0.0", "optim.nesterov=false", "optim.weight_decay=0.0",
+           f"trainer.precision={precision}")  # fmt: skip
     clip = 1e-3
 
     def moved(run_dir: Path, *extra: str) -> tuple[float, int]:

@@ -281,6 +281,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     grad_clip, log_every, on_nan = tcfg.grad_clip, tcfg.log_every_n_steps, tcfg.on_nan
     val_every = tcfg.val_every_n_epochs
     mixed = precision.dtype is not None  # bf16/fp16: forward passes under autocast
+    scaling = scaler.is_enabled()  # fp16 only; the disabled scaler's three calls cost 2 us a step
     # Under torchrun every rank must take the same branch (stop, skip a batch): an all-reduce of the flag.
     all_agree = distributed.any_rank if distributed.world_size() > 1 else bool
     progress = _progress(tcfg, start=state.epoch)
@@ -310,12 +311,18 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
                         state.skipped_steps += 1  # no backward, no optimiser step for this batch
                     else:
                         optimizer.zero_grad(set_to_none=True)
-                        scaler.scale(loss).backward()
-                        if grad_clip:
-                            scaler.unscale_(optimizer)
-                            nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-                        scaler.step(optimizer)
-                        scaler.update()
+                        if scaling:  # fp16: backward on the scaled loss; the step is skipped on inf/NaN grads
+                            scaler.scale(loss).backward()
+                            if grad_clip:
+                                scaler.unscale_(optimizer)  # clip the true gradients
+                                nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+                            scaler.step(optimizer)
+                            scaler.update()
+                        else:
+                            loss.backward()
+                            if grad_clip:
+                                nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+                            optimizer.step()
                         if value is None:
                             state.running_loss_on_device += loss.detach()
                         else:
