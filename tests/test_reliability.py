@@ -159,6 +159,23 @@ def test_sigkill_mid_epoch_then_resume_matches_uninterrupted_run(reference, tmp_
     assert_same_run(reference, run_dir)
 
 
+def test_ctrl_c_during_start_up_exits_130_with_a_message_not_a_traceback(tmp_path):
+    """Before the step loop there is nothing to checkpoint: Ctrl-C stops at once, and says so."""
+    run_dir = tmp_path / "starting"
+    proc = start_run(run_dir)
+    composed = run_dir / ".hydra" / "config.yaml"  # written before the run imports torch (~1 s before its first step)
+    deadline = time.monotonic() + 60
+    while not composed.exists():
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[1][-3000:]
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr[-3000:]
+    assert "interrupted (Ctrl-C): stopped at once" in stderr and "trainer.resume=true" in stderr
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
+    assert not (run_dir / "checkpoints").exists()
+
+
 @pytest.mark.parametrize("sig, code, resume", [(signal.SIGINT, 130, True), (signal.SIGTERM, 143, False)])
 def test_signal_stops_at_a_step_with_checkpoint_and_printed_resume_command(reference, tmp_path, sig, code, resume):
     run_dir = tmp_path / "stopped"

@@ -21,6 +21,10 @@ from .signals import Interrupted, resume_command, resume_sweep_command
 
 CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 log = logging.getLogger("losslab")
+INTERRUPTED = (
+    "\ninterrupted (Ctrl-C): stopped at once, without a checkpoint of this moment. A run that had saved "
+    "one continues from it with trainer.resume=true (and the same overrides)."
+)
 
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
@@ -75,6 +79,12 @@ def cli() -> None:
     except SystemExit as exc:  # Hydra's error report, a UserError (2), a stopped run (130/143)
         cleanup(wait_for_others=False)
         exit_now(exc.code)
+    except KeyboardInterrupt:  # Ctrl-C before the step loop could take it as a stop request, or a second one
+        cleanup(wait_for_others=False)
+        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
+        print(INTERRUPTED, file=sys.stderr)
+        exit_now(130)
     except BaseException:  # a traceback to show (HYDRA_FULL_ERROR=1, a second Ctrl-C): Python's own exit
         cleanup(wait_for_others=False)  # the others may be inside a collective; torchrun stops them
         raise
