@@ -230,21 +230,21 @@ def bench_steps(args) -> None:
     print("|---" * (header.count("|") - 1) + "|")
     for name, overrides in CASES.items():
         cfg = step_case_config(overrides, args)
-        sparse_cfg = step_case_config(validating_at_the_end(overrides, cfg), args)
-        harness, raw, raw_between, sparse, light = [], [], [], [], []
+        at_end_cfg = step_case_config(validating_at_the_end(overrides, cfg), args)
+        harness, raw, raw_between, at_end, light = [], [], [], [], []
         steps = 0
         for _ in range(repeats_for(name, args)):
             rate, steps = harness_steps_per_s(cfg)
             harness.append(rate)
             raw.append(raw_steps_per_s(cfg)[0])
             raw_between.append(raw_steps_per_s(cfg, between_epochs="val+save")[0])
-            sparse.append(harness_steps_per_s(sparse_cfg)[0])
+            at_end.append(harness_steps_per_s(at_end_cfg)[0])
             if with_lightning:
                 light.append(lightning_steps_per_s(cfg)[0])
         h, r, rb = statistics.median(harness), statistics.median(raw), statistics.median(raw_between)
         row = f"| {name} | {steps} | {h:.1f} | {r:.1f} | {r / h:.3f} | {rb:.1f} | {rb / h:.3f} |"
-        hs = statistics.median(sparse)
-        row += f" {hs:.1f} | {r / hs:.3f} |"
+        he = statistics.median(at_end)
+        row += f" {he:.1f} | {r / he:.3f} |"
         if with_lightning:
             row += f" {statistics.median(light):.1f} |"
         print(row, flush=True)

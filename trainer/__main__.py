@@ -85,7 +85,7 @@ def cli() -> None:
             raise
         print(INTERRUPTED, file=sys.stderr)
         exit_now(130)
-    except BaseException:  # a traceback to show (HYDRA_FULL_ERROR=1, a second Ctrl-C): Python's own exit
+    except BaseException:  # a traceback to show (HYDRA_FULL_ERROR=1): Python's own exit
         cleanup(wait_for_others=False)  # the others may be inside a collective; torchrun stops them
         raise
     cleanup(wait_for_others=True)
