@@ -587,3 +587,89 @@ def test_the_fork_launcher_keeps_the_configs_hydra_composes_to_validate_a_batch(
         assert loader.load_sweep_config.__wrapped__ == compose_original  # type: ignore[attr-defined]
         loader.load_sweep_config(master, ["task=binary", "loss=mse"])
         assert set(second._composed) == {("task=binary", "loss=mse")}
+
+
+def test_a_signal_while_a_parallel_job_starts_stops_that_job_and_keeps_its_worker(tmp_path, monkeypatch):
+    """A Ctrl-C the parallel launcher forwards while a job is still starting (before the trainer's own stop
+    request is in place) ends that job as stopped, stops the sweep and leaves the worker idle with the
+    signals ignored. Before, the KeyboardInterrupt killed the pool worker, its job was lost, and the sweep
+    waited for that job forever."""
+    import ctypes
+    import multiprocessing
+
+    from hydra import compose, initialize_config_dir
+    from hydra._internal.callbacks import Callbacks
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import HydraContext
+
+    import trainer.config  # noqa: F401  (registers the structured configs)
+    from hydra_plugins.losslab_fork_launcher import launcher as fork
+
+    started: list[str] = []
+
+    def starting_job(cfg) -> None:  # the signal comes while the job starts, before any training
+        started.append(cfg.loss.name)
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(5)
+        raise AssertionError("the signal did not interrupt the job")
+
+    stop_signals = (signal.SIGINT, signal.SIGTERM)
+    saved = {sig: signal.getsignal(sig) for sig in stop_signals}
+    overrides = [
+        "task=binary",
+        f"hydra.sweep.dir={tmp_path}",
+        "hydra/job_logging=disabled",
+        "hydra/hydra_logging=disabled",
+    ]
+    try:
+        with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+            master = compose("config", overrides=overrides, return_hydra_config=True)
+            context = HydraContext(config_loader=GlobalHydra.instance().config_loader(), callbacks=Callbacks())
+            stop = multiprocessing.get_context("fork").RawValue(ctypes.c_bool, False)
+            shared = {"stop": stop, "hydra_context": context, "config": master, "task_function": starting_job}
+            monkeypatch.setattr(fork, "_SHARED", shared)
+            cache = OmegaConf.get_cache(master)
+
+            outcome = fork._run_job(3, [*overrides, "loss=mse"], None, cache)
+            assert isinstance(outcome, fork._Stopped)
+            assert outcome.code == 130 and not outcome.said_how_to_resume  # the sweep prints how to go on
+            assert stop.value  # the other workers start no new job
+            assert all(signal.getsignal(sig) is signal.SIG_IGN for sig in stop_signals)  # idle: a signal cannot kill it
+            assert fork._run_job(4, [*overrides, "loss=ce"], None, cache) is None
+            assert started == ["mse"]
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+        HydraConfig.instance().cfg = None  # the job set it; later tests run train() outside Hydra
+
+
+def test_ctrl_c_as_parallel_jobs_start_exits_130_and_the_rerun_finishes_the_sweep(tmp_path):
+    """Ctrl-C the moment the first job has started (its job.json written, the trainer not yet training):
+    the sweep ends (no hang, no traceback), says how to go on, and the same command finishes it."""
+    sweep_dir = tmp_path / "s"
+    args = ["-m", "task=binary", "loss=bce_logits,mse", "seed=0,1", "trainer.device=cpu",
+            "hydra/launcher=parallel", f"hydra.sweep.dir={sweep_dir}"]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "trainer", *args], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    deadline = time.monotonic() + 120
+    while not list(sweep_dir.glob("*/job.json")):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[1][-3000:]
+        time.sleep(0.002)
+    proc.send_signal(signal.SIGINT)
+    try:
+        _, stderr = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        for pid in _processes_mentioning(str(sweep_dir)):  # the sweep and its workers, in their own groups
+            os.kill(pid, signal.SIGKILL)
+        pytest.fail("the sweep hung after Ctrl-C")
+    assert proc.returncode == 130, stderr[-3000:]
+    assert b"Traceback" not in stderr, stderr[-3000:]
+    assert b"resume with" in stderr or b"To continue it, run the same command" in stderr
+
+    result = run_cli(*args)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "Sweep summary: 4 jobs:" in result.stdout and "failed" not in result.stdout.split("Sweep summary")[1]
+    assert len(list(sweep_dir.glob("*/metrics.json"))) == 4

@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import NoReturn
@@ -100,6 +101,8 @@ def exit_now(code: object) -> NoReturn:
     writes is closed by now; the atexit handlers (logging's final flush, multiprocessing's clean-up)
     still run, then the standard streams are flushed. ``code`` as in ``sys.exit``.
     """
+    for sig in (signal.SIGINT, signal.SIGTERM):  # a (second) signal now would only cut the exit handlers short
+        signal.signal(sig, signal.SIG_IGN)
     if code is None:
         status = 0
     elif isinstance(code, int):

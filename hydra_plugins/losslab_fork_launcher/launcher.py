@@ -17,10 +17,12 @@ before forking, so the workers start with no OpenMP pool or CUDA context to inhe
 sets its own intra-op thread count (cores // n_jobs), like loky's OMP_NUM_THREADS.
 
 Signals: the preloader and the workers run in their own process groups, so Ctrl-C reaches only the
-sweep process, which passes each SIGINT/SIGTERM on to the running jobs exactly once per signal (the
+sweep process, which passes each SIGINT/SIGTERM on to the workers exactly once per signal (the
 first stops a job after a checkpoint, a second aborts it, as in a single run) and starts no new
-job. It then exits with the jobs' status (130/143) and the command to resume the sweep is the one
-printed by the jobs.
+job. A job still starting (before the trainer's own stop request is in place) ends without a
+checkpoint; a worker between jobs ignores the signals, since dying there would lose the job it was
+taking from the pool's queue. The sweep then exits with the jobs' status (130/143) and the command
+to resume it, printed by the jobs, or by the launcher when no job could.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import copy
+import ctypes
 import functools
 import importlib
 import logging
@@ -53,25 +56,31 @@ _FORK = multiprocessing.get_context("fork")
 
 
 class _Stopped:
-    """What a worker returns for a job that exited (SystemExit): stopped by a signal, or a usage error.
+    """What a worker returns for a job that exited (SystemExit): stopped by a signal, or a usage error;
+    or that Ctrl-C interrupted before it could save a checkpoint (``said_how_to_resume=False``).
 
     A plain class: Hydra loads plugin modules outside sys.modules, where dataclasses fail.
     """
 
-    def __init__(self, code: int | str | None) -> None:
+    def __init__(self, code: int | str | None, said_how_to_resume: bool = True) -> None:
         self.code = code
+        self.said_how_to_resume = said_how_to_resume
 
 
 class PreloaderError(RuntimeError):
     """The preloader process ended or failed: the sweep cannot go on (its output says why)."""
 
 
+# The signals the sweep process passes on to the workers (module docstring).
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 # Set in the sweep process before the preloader is forked; the preloader and the workers inherit it.
 _SHARED: dict[str, Any] = {}
 
 
 def _init_worker(threads: int) -> None:
     os.setpgrp()  # Ctrl-C goes to the sweep process only; it passes signals on (module docstring)
+    _ignore_stop_signals()  # until a job starts (_run_job); forked with them blocked (_preloader_main)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
     import torch
 
     torch.set_num_threads(threads)
@@ -96,21 +105,47 @@ def _job_config(
     return config
 
 
+class _JobInterrupted(BaseException):
+    """SIGINT/SIGTERM while a job ran outside the trainer's own stop handling (starting, or a second signal)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _ignore_stop_signals() -> None:
+    for sig in _STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
+
+
+def _interrupt_job(signum: int, _frame: Any) -> None:
+    _ignore_stop_signals()  # one interruption per job: the clean-up after it must not be cut short
+    raise _JobInterrupted(signum)
+
+
 def _run_job(
     idx: int, overrides: Sequence[str], composed: bytes | None, resolver_cache: dict[str, Any]
 ) -> JobReturn | _Stopped | None:
-    if _SHARED["stop"].is_set():  # the sweep was asked to stop: start no new job
-        return None
-    # Hydra's singletons (config store, plugins) and resolvers are inherited from the sweep process,
-    # as in its basic launcher. Not Singleton.set_state as in joblib's fresh workers: that re-runs
-    # plugin modules, this one included, and would empty _SHARED.
-    context: HydraContext = _SHARED["hydra_context"]
-    sweep_config = _job_config(context, _SHARED["config"], overrides, composed, resolver_cache)
-    with open_dict(sweep_config):
-        sweep_config.hydra.job.id = f"{sweep_config.hydra.job.name}_{idx}"
-        sweep_config.hydra.job.num = idx
-    HydraConfig.instance().set_config(sweep_config)
+    # Between jobs a worker ignores SIGINT/SIGTERM (_init_worker): killed there, it would lose the job
+    # it was taking from the pool's queue, and the sweep would wait for that job forever. During a
+    # job they interrupt it; the trainer puts its own stop request in place once it trains. The
+    # handler goes in before the stop flag is read, as the sweep process sets the flag before it
+    # forwards a signal: a job either sees the flag or gets the signal. (The flag is lock-free: an
+    # exception raised while a worker held a lock would leave it held for every other worker.)
+    for sig in _STOP_SIGNALS:
+        signal.signal(sig, _interrupt_job)
     try:
+        if _SHARED["stop"].value:  # the sweep was asked to stop: start no new job
+            return None
+        # Hydra's singletons (config store, plugins) and resolvers are inherited from the sweep
+        # process, as in its basic launcher. Not Singleton.set_state as in joblib's fresh workers:
+        # that re-runs plugin modules, this one included, and would empty _SHARED.
+        context: HydraContext = _SHARED["hydra_context"]
+        sweep_config = _job_config(context, _SHARED["config"], overrides, composed, resolver_cache)
+        with open_dict(sweep_config):
+            sweep_config.hydra.job.id = f"{sweep_config.hydra.job.name}_{idx}"
+            sweep_config.hydra.job.num = idx
+        HydraConfig.instance().set_config(sweep_config)
         result = run_job(
             hydra_context=context,
             config=sweep_config,
@@ -118,14 +153,23 @@ def _run_job(
             job_dir_key="hydra.sweep.dir",
             job_subdir_key="hydra.sweep.subdir",
         )
+        # The result goes back through pipes (pickle): plain configs, without the structured-config
+        # classes that trainer.config generates at import time (pickle cannot name them).
+        result.cfg = OmegaConf.create(OmegaConf.to_container(result.cfg))
+        result.hydra_cfg = OmegaConf.create(OmegaConf.to_container(result.hydra_cfg))
+        return result
     except SystemExit as exc:  # trainer/__main__.py exits 130/143 after an interrupted job saved its checkpoint
-        _SHARED["stop"].set()
+        _ignore_stop_signals()
+        _SHARED["stop"].value = True
         return _Stopped(exc.code)
-    # The result goes back through pipes (pickle): plain configs, without the structured-config
-    # classes that trainer.config generates at import time (pickle cannot name them).
-    result.cfg = OmegaConf.create(OmegaConf.to_container(result.cfg))
-    result.hydra_cfg = OmegaConf.create(OmegaConf.to_container(result.hydra_cfg))
-    return result
+    except (_JobInterrupted, KeyboardInterrupt) as exc:  # KeyboardInterrupt: the trainer's second Ctrl-C
+        _ignore_stop_signals()
+        _SHARED["stop"].value = True
+        name = signal.Signals(exc.signum if isinstance(exc, _JobInterrupted) else signal.SIGINT).name
+        print(f"job #{idx} stopped by {name} before it saved a checkpoint", file=sys.stderr, flush=True)
+        return _Stopped(128 + signal.Signals[name].value, said_how_to_resume=False)
+    finally:
+        _ignore_stop_signals()
 
 
 def _preloader_main(conn: Connection, preload: Sequence[str]) -> None:
@@ -142,9 +186,21 @@ def _preloader_main(conn: Connection, preload: Sequence[str]) -> None:
         except EOFError:  # the sweep is over (or its process died)
             return
         try:
-            with _FORK.Pool(n_jobs, initializer=_init_worker, initargs=(threads,)) as pool:
+            # Workers start with the stop signals blocked until _init_worker ignores them: one forwarded
+            # that early must not kill a worker (its traceback, a replacement worker) either.
+            signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+            try:
+                pool = _FORK.Pool(n_jobs, initializer=_init_worker, initargs=(threads,))
+            finally:
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+            try:
                 conn.send(("workers", [p.pid for p in pool._pool]))  # noqa: SLF001  (no public list)
                 results = pool.starmap(_run_job, jobs, chunksize=1)
+            finally:
+                # close and join, not terminate (the pool's __exit__): terminate ends idle workers with
+                # SIGTERM, which they ignore between jobs. Every job is done here; they exit on their own.
+                pool.close()
+                pool.join()
             conn.send(("results", results))
         except Exception:  # noqa: BLE001  (e.g. a result that does not pickle): the sweep process reports it
             conn.send(("error", traceback.format_exc()))
@@ -164,7 +220,8 @@ class ForkLauncher(Launcher):
         self.config = config
         self._stop_preloader()  # a second sweep in this process: start from this one's config
         setup_globals()  # Hydra's resolvers (${now:...}), registered before the fork so the jobs have them
-        _SHARED.update(stop=_FORK.Event(), hydra_context=hydra_context, config=config, task_function=task_function)
+        stop = _FORK.RawValue(ctypes.c_bool, False)  # set once the sweep is asked to stop (see _run_job)
+        _SHARED.update(stop=stop, hydra_context=hydra_context, config=config, task_function=task_function)
         self._conn, child_conn = _FORK.Pipe()
         # Started now, before the sweeper validates the jobs' configs: the imports overlap with that.
         self._preloader = _FORK.Process(
@@ -247,10 +304,12 @@ class ForkLauncher(Launcher):
 
         stop = _SHARED["stop"]
         workers: list[int] = []
+        received: list[int] = []  # the signals this sweep was sent
         early: list[int] = []  # signals that came before the workers' pids did
 
         def forward(signum: int, _frame: Any) -> None:
-            stop.set()
+            stop.value = True
+            received.append(signum)
             if not workers:
                 early.append(signum)
             for pid in workers:
@@ -258,7 +317,7 @@ class ForkLauncher(Launcher):
                     os.kill(pid, signum)
 
         # Installed before the jobs go out: a signal before the workers are known still stops new jobs.
-        previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
+        previous = {sig: signal.signal(sig, forward) for sig in _STOP_SIGNALS}
         try:
             cache = OmegaConf.get_cache(self.config)
             jobs = [
@@ -275,8 +334,14 @@ class ForkLauncher(Launcher):
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
         stopped = [r for r in results if isinstance(r, _Stopped)]
-        if stopped:
-            sys.exit(stopped[0].code)
-        if any(r is None for r in results):  # a signal arrived between jobs: none was interrupted mid-run
-            sys.exit(130)
+        not_started = any(r is None for r in results)  # a signal arrived before they started
+        if stopped or not_started:
+            if not any(r.said_how_to_resume for r in stopped):  # no job printed the command to go on
+                print(
+                    "\nthe sweep stopped before all its jobs finished. To continue it, run the same command with "
+                    f"hydra.sweep.dir={Path(str(self.config.hydra.sweep.dir)).resolve()} (finished jobs are skipped)",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            sys.exit(stopped[0].code if stopped else 128 + (received or [signal.SIGINT])[0])
         return results
