@@ -57,7 +57,7 @@ _FORK = multiprocessing.get_context("fork")
 
 class _Stopped:
     """What a worker returns for a job that exited (SystemExit): stopped by a signal, or a usage error;
-    or that Ctrl-C interrupted before it could save a checkpoint (``said_how_to_resume=False``).
+    or that a signal interrupted before it could save a checkpoint (``said_how_to_resume=False``).
 
     A plain class: Hydra loads plugin modules outside sys.modules, where dataclasses fail.
     """
@@ -165,9 +165,9 @@ def _run_job(
     except (_JobInterrupted, KeyboardInterrupt) as exc:  # KeyboardInterrupt: the trainer's second Ctrl-C
         _ignore_stop_signals()
         _SHARED["stop"].value = True
-        name = signal.Signals(exc.signum if isinstance(exc, _JobInterrupted) else signal.SIGINT).name
-        print(f"job #{idx} stopped by {name} before it saved a checkpoint", file=sys.stderr, flush=True)
-        return _Stopped(128 + signal.Signals[name].value, said_how_to_resume=False)
+        signum = exc.signum if isinstance(exc, _JobInterrupted) else signal.SIGINT
+        print(f"job #{idx} stopped by {signal.Signals(signum).name} before it saved a checkpoint", file=sys.stderr)
+        return _Stopped(128 + signum, said_how_to_resume=False)
     finally:
         _ignore_stop_signals()
 
