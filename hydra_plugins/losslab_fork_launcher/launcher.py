@@ -337,9 +337,12 @@ class ForkLauncher(Launcher):
         not_started = any(r is None for r in results)  # a signal arrived before they started
         if stopped or not_started:
             if not any(r.said_how_to_resume for r in stopped):  # no job printed the command to go on
+                from trainer.signals import resume_sweep_command  # the command the jobs print
+
+                command = resume_sweep_command(Path(str(self.config.hydra.sweep.dir)), sys.argv[1:])
                 print(
-                    "\nthe sweep stopped before all its jobs finished. To continue it, run the same command with "
-                    f"hydra.sweep.dir={Path(str(self.config.hydra.sweep.dir)).resolve()} (finished jobs are skipped)",
+                    "\nthe sweep stopped before all its jobs finished (finished jobs are skipped on resume)"
+                    f"\nresume with:\n  {command}",
                     file=sys.stderr,
                     flush=True,
                 )
