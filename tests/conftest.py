@@ -18,6 +18,8 @@ sys.path.insert(0, str(ROOT))
 # every run it starts would inherit that; the Ctrl-C tests need runs that receive it.
 if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
+# Likewise a blocked signal mask, which children inherit through fork and exec.
+signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
 
 
 def compose(*overrides: str):

@@ -2,7 +2,8 @@
 
 The training loop polls :attr:`StopRequest.requested` between optimiser steps (a plain Python
 attribute: no device synchronisation). A second signal while stopping aborts at once; the
-checkpoint files are written atomically, so an abort never leaves a half-written one.
+checkpoint files are written atomically, so an abort never leaves a half-written one. Before the
+first step there is nothing to save: Ctrl-C stops at once, and is never lost on the way.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ from __future__ import annotations
 import os
 import shlex
 import signal
+import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType, TracebackType
 
@@ -38,7 +41,20 @@ class Interrupted(BaseException):
 
 
 class StopRequest:
-    """Context manager that turns SIGINT and SIGTERM into a stop request for the training loop.
+    """Context manager for SIGINT and SIGTERM over a whole run: stop at once while it starts, then
+    at a step boundary with a checkpoint.
+
+    Entered before the run builds anything. Until :meth:`arm` there is nothing to save, so Ctrl-C
+    stops at once, as Python's own handler does (KeyboardInterrupt), and SIGTERM keeps its previous
+    behaviour. The Ctrl-C is also remembered: third-party code running in that window may swallow
+    the exception (building the optimiser imports ``torch._dynamo``, which imports ``mpmath``, whose
+    backend probe has a bare ``except:``), and :meth:`arm` raises it again, so it is never lost.
+    Raised inside a callback that cannot pass it on (the weakref callbacks of importlib's module
+    locks), Python would print it as "Exception ignored ... KeyboardInterrupt" and go on; that
+    print is left out, as :meth:`arm` stops the run anyway.
+
+    From :meth:`arm` on, either signal only sets :attr:`signum`; the training loop polls
+    :attr:`requested` between steps. A second signal then aborts at once.
 
     Handlers can only be installed from the main thread; elsewhere (a thread pool) the signals keep
     their previous behaviour and :attr:`requested` stays False.
@@ -46,7 +62,9 @@ class StopRequest:
 
     def __init__(self) -> None:
         self.signum: int | None = None
+        self._armed = False
         self._previous: dict[int, object] = {}
+        self._previous_unraisablehook: Callable[[sys.UnraisableHookArgs], object] | None = None
 
     @property
     def requested(self) -> bool:
@@ -54,11 +72,16 @@ class StopRequest:
 
     def __enter__(self) -> StopRequest:
         if threading.current_thread() is threading.main_thread():
-            for sig in EXIT_CODES:
-                if signal.getsignal(sig) is signal.SIG_IGN:  # e.g. SIGINT of a background job: keep ignoring it
-                    continue
-                self._previous[sig] = signal.signal(sig, self._handle)
+            self._previous_unraisablehook, sys.unraisablehook = sys.unraisablehook, self._unraisable
+        self._install({signal.SIGINT: self._interrupt_now})
         return self
+
+    def arm(self) -> None:
+        """The step loop starts: from now on a signal is a request to stop at the next step boundary."""
+        if self.signum is not None:  # a Ctrl-C during start-up, swallowed on its way out
+            raise KeyboardInterrupt
+        self._armed = True
+        self._install(dict.fromkeys(EXIT_CODES, self._handle))
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -66,6 +89,26 @@ class StopRequest:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
         self._previous.clear()
+        if self._previous_unraisablehook is not None:
+            sys.unraisablehook, self._previous_unraisablehook = self._previous_unraisablehook, None
+
+    def _install(self, handlers: dict[int, Callable[[int, FrameType | None], None]]) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig, handler in handlers.items():
+            if signal.getsignal(sig) is signal.SIG_IGN:  # e.g. SIGINT of a background job: keep ignoring it
+                continue
+            previous = signal.signal(sig, handler)
+            self._previous.setdefault(sig, previous)  # the handler from before the run, restored on exit
+
+    def _interrupt_now(self, signum: int, frame: FrameType | None) -> None:
+        self.signum = signum
+        raise KeyboardInterrupt
+
+    def _unraisable(self, unraisable: sys.UnraisableHookArgs) -> None:
+        if unraisable.exc_type is KeyboardInterrupt and self.signum is not None and not self._armed:
+            return  # the start-up Ctrl-C, lost in a callback: arm() raises it again
+        (self._previous_unraisablehook or sys.__unraisablehook__)(unraisable)
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         name = signal.Signals(signum).name

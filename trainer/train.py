@@ -203,6 +203,13 @@ class TrainState:
 
 def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     """Train, validate and test one configuration; write logs, checkpoints and metrics.json to ``run_dir``."""
+    # Entered before anything is built: a Ctrl-C while the run starts stops it at once and is never
+    # lost, even inside third-party code that swallows the KeyboardInterrupt (see StopRequest).
+    with StopRequest() as stop:
+        return _train(cfg, run_dir, stop)
+
+
+def _train(cfg: DictConfig, run_dir: Path, stop: StopRequest) -> dict[str, Any]:
     started = time.perf_counter()
     tcfg = cfg.trainer
     check_options(cfg)
@@ -287,104 +294,104 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     progress = _progress(tcfg, start=state.epoch)
     train_time, first_step_time = 0.0, None
     try:
-        with StopRequest() as stop:
-            for epoch in range(state.epoch, max_epochs):
-                epoch_started = time.perf_counter()
-                model.train()
-                order = distributed.shard(batch_order(len(train_split), seed, epoch)).to(device)
-                for batch in range(state.batch_in_epoch, steps_per_epoch):
-                    if all_agree(stop.requested):  # a step boundary: the checkpoint records the position
-                        save()
-                        raise Interrupted(stop.signum, ckpt_dir / checkpoint.LAST, epoch, state.global_step)
-                    x, y = train_split.batch(order[batch * batch_size : (batch + 1) * batch_size])
-                    if mixed:
-                        with precision.autocast():
-                            output = forward(x)
-                        output = output.float()  # losses always compute in float32
-                    else:
+        stop.arm()  # from the first step on, a signal stops at a step boundary, with a checkpoint
+        for epoch in range(state.epoch, max_epochs):
+            epoch_started = time.perf_counter()
+            model.train()
+            order = distributed.shard(batch_order(len(train_split), seed, epoch)).to(device)
+            for batch in range(state.batch_in_epoch, steps_per_epoch):
+                if all_agree(stop.requested):  # a step boundary: the checkpoint records the position
+                    save()
+                    raise Interrupted(stop.signum, ckpt_dir / checkpoint.LAST, epoch, state.global_step)
+                x, y = train_split.batch(order[batch * batch_size : (batch + 1) * batch_size])
+                if mixed:
+                    with precision.autocast():
                         output = forward(x)
-                    loss = to_scalar(loss_fn(output, y))
-                    value = loss.item() if read_each_step else None
-                    if value is not None and all_agree(not math.isfinite(value)):
-                        if on_nan == "stop":
-                            raise UserError(non_finite_message(value, state.global_step + 1, epoch, cfg, ckpt_dir))
-                        state.skipped_steps += 1  # no backward, no optimiser step for this batch
+                    output = output.float()  # losses always compute in float32
+                else:
+                    output = forward(x)
+                loss = to_scalar(loss_fn(output, y))
+                value = loss.item() if read_each_step else None
+                if value is not None and all_agree(not math.isfinite(value)):
+                    if on_nan == "stop":
+                        raise UserError(non_finite_message(value, state.global_step + 1, epoch, cfg, ckpt_dir))
+                    state.skipped_steps += 1  # no backward, no optimiser step for this batch
+                else:
+                    optimizer.zero_grad(set_to_none=True)
+                    if scaling:  # fp16: backward on the scaled loss; the step is skipped on inf/NaN grads
+                        scaler.scale(loss).backward()
+                        if grad_clip:
+                            scaler.unscale_(optimizer)  # clip the true gradients
+                            nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+                        scaler.step(optimizer)
+                        scaler.update()
                     else:
-                        optimizer.zero_grad(set_to_none=True)
-                        if scaling:  # fp16: backward on the scaled loss; the step is skipped on inf/NaN grads
-                            scaler.scale(loss).backward()
-                            if grad_clip:
-                                scaler.unscale_(optimizer)  # clip the true gradients
-                                nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-                            scaler.step(optimizer)
-                            scaler.update()
-                        else:
-                            loss.backward()
-                            if grad_clip:
-                                nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-                            optimizer.step()
-                        if value is None:
-                            state.running_loss_on_device += loss.detach()
-                        else:
-                            state.running_loss += value
-                        state.running_steps += 1
-                    if first_step_time is None:  # for scripts/bench.py: process start to first optimiser step
-                        first_step_time = time.time()
-                    state.global_step += 1
-                    state.batch_in_epoch = batch + 1
-                    if (batch + 1) % log_every == 0 or batch + 1 == steps_per_epoch:
-                        log_train_loss(logger, state, epoch, on_nan, cfg, ckpt_dir)
-                state.batch_in_epoch = 0
-                train_time += time.perf_counter() - epoch_started  # the step loop only, logging included
-                logger.scalar("lr", optimizer.param_groups[0]["lr"], state.global_step)
-                scheduler.step()
+                        loss.backward()
+                        if grad_clip:
+                            nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+                        optimizer.step()
+                    if value is None:
+                        state.running_loss_on_device += loss.detach()
+                    else:
+                        state.running_loss += value
+                    state.running_steps += 1
+                if first_step_time is None:  # for scripts/bench.py: process start to first optimiser step
+                    first_step_time = time.time()
+                state.global_step += 1
+                state.batch_in_epoch = batch + 1
+                if (batch + 1) % log_every == 0 or batch + 1 == steps_per_epoch:
+                    log_train_loss(logger, state, epoch, on_nan, cfg, ckpt_dir)
+            state.batch_in_epoch = 0
+            train_time += time.perf_counter() - epoch_started  # the step loop only, logging included
+            logger.scalar("lr", optimizer.param_groups[0]["lr"], state.global_step)
+            scheduler.step()
 
-                state.epoch = epoch + 1
-                validated = state.epoch % val_every == 0 or state.epoch == max_epochs
-                if validated:
-                    val = evaluate_on(val_split)
-                    entry = {"epoch": epoch, "step": state.global_step, **{f"val/{k}": v for k, v in val.items()}}
-                    history.append(json.dumps(entry))
-                    for name, value in val.items():
-                        logger.scalar(f"val/{name}", value, epoch)
-                    check_finite_weights(model, epoch, ckpt_dir)  # never a checkpoint with NaN weights
-                    improved = is_better(val[main_metric], val["loss"], state.best, mode)
-                    if improved:
-                        state.best, state.best_epoch = (val[main_metric], val["loss"]), epoch
-                    save(best=improved)
-                    progress.set_postfix(
-                        {"val/loss": f"{val['loss']:.4f}", f"val/{main_metric}": f"{val[main_metric]:.4f}"}
-                    )
-                # No flush here: a checkpoint has written the epoch's records (it records how far the
-                # files got); an unvalidated epoch's lr and train/loss wait for the next checkpoint or
-                # log_flush_secs. A write between tiny epochs slowed the steps after it by 6-7%.
-                if distributed.any_rank(stop.requested):
-                    if not validated:
-                        save()  # the epoch is done: a resume starts the next one
-                    raise Interrupted(stop.signum, ckpt_dir / checkpoint.LAST, state.epoch, state.global_step)
-                progress.update(1)
-            progress.close()
+            state.epoch = epoch + 1
+            validated = state.epoch % val_every == 0 or state.epoch == max_epochs
+            if validated:
+                val = evaluate_on(val_split)
+                entry = {"epoch": epoch, "step": state.global_step, **{f"val/{k}": v for k, v in val.items()}}
+                history.append(json.dumps(entry))
+                for name, value in val.items():
+                    logger.scalar(f"val/{name}", value, epoch)
+                check_finite_weights(model, epoch, ckpt_dir)  # never a checkpoint with NaN weights
+                improved = is_better(val[main_metric], val["loss"], state.best, mode)
+                if improved:
+                    state.best, state.best_epoch = (val[main_metric], val["loss"]), epoch
+                save(best=improved)
+                progress.set_postfix(
+                    {"val/loss": f"{val['loss']:.4f}", f"val/{main_metric}": f"{val[main_metric]:.4f}"}
+                )
+            # No flush here: a checkpoint has written the epoch's records (it records how far the
+            # files got); an unvalidated epoch's lr and train/loss wait for the next checkpoint or
+            # log_flush_secs. A write between tiny epochs slowed the steps after it by 6-7%.
+            if distributed.any_rank(stop.requested):
+                if not validated:
+                    save()  # the epoch is done: a resume starts the next one
+                raise Interrupted(stop.signum, ckpt_dir / checkpoint.LAST, state.epoch, state.global_step)
+            progress.update(1)
+        progress.close()
 
-            # Final numbers come from the best epoch's weights (by the task's main validation metric).
-            distributed.barrier()  # rank 0 has written them
-            if (ckpt_dir / checkpoint.BEST).exists():
-                model.load_state_dict(checkpoint.load(ckpt_dir / checkpoint.BEST, device)["model"])
-            final = evaluate_on(val_split)
-            results: dict[str, Any] = {f"val/{k}": v for k, v in final.items()}
-            if tcfg.test:
-                test = evaluate_on(test_split)
-                results.update({f"test/{k}": v for k, v in test.items()})
-            results.update(
-                best_epoch=state.best_epoch,
-                epochs=state.epoch,
-                steps=state.global_step,
-                steps_per_epoch=steps_per_epoch,
-                skipped_steps=state.skipped_steps,
-                wall_time_s=round(time.perf_counter() - started, 3),
-                train_time_s=round(train_time, 4),
-                first_step_unix_time=first_step_time,
-            )
-            logger.hparams(hparams_of(cfg), {k: v for k, v in results.items() if k.startswith(("val/", "test/"))})
+        # Final numbers come from the best epoch's weights (by the task's main validation metric).
+        distributed.barrier()  # rank 0 has written them
+        if (ckpt_dir / checkpoint.BEST).exists():
+            model.load_state_dict(checkpoint.load(ckpt_dir / checkpoint.BEST, device)["model"])
+        final = evaluate_on(val_split)
+        results: dict[str, Any] = {f"val/{k}": v for k, v in final.items()}
+        if tcfg.test:
+            test = evaluate_on(test_split)
+            results.update({f"test/{k}": v for k, v in test.items()})
+        results.update(
+            best_epoch=state.best_epoch,
+            epochs=state.epoch,
+            steps=state.global_step,
+            steps_per_epoch=steps_per_epoch,
+            skipped_steps=state.skipped_steps,
+            wall_time_s=round(time.perf_counter() - started, 3),
+            train_time_s=round(train_time, 4),
+            first_step_unix_time=first_step_time,
+        )
+        logger.hparams(hparams_of(cfg), {k: v for k, v in results.items() if k.startswith(("val/", "test/"))})
     finally:
         progress.close()
         logger.close()
