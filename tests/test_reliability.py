@@ -481,31 +481,99 @@ def test_in_process_stop_request_writes_a_checkpoint_at_the_next_step(tmp_path, 
     assert resumed == reference
 
 
+def _start_up_step_sending_ctrl_c(monkeypatch, name: str, after_signal) -> list[str]:
+    """Replace train.py's ``name`` (a start-up builder) by one that sends this process SIGINT, then
+    calls ``after_signal`` (which sees the KeyboardInterrupt, if the handler raises one) and builds."""
+    from trainer import train as train_module
+
+    real = getattr(train_module, name)
+    done: list[str] = []
+
+    def builder(*args, **kwargs):
+        after_signal(lambda: os.kill(os.getpid(), signal.SIGINT))
+        done.append(name)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, name, builder)
+    return done
+
+
 def test_ctrl_c_swallowed_during_start_up_still_stops_before_the_first_step(tmp_path, monkeypatch, restore_threads):
     """Ctrl-C while the run is being built raises KeyboardInterrupt in whatever code runs then. Third-party
     code can swallow it (mpmath, imported with the optimiser via torch._dynamo, probes its backend in a
     bare ``except:``); the run must still stop before its first step instead of training to the end."""
-    from trainer import train as train_module
 
-    real_build_optimizer = train_module.build_optimizer
-
-    def build_optimizer_swallowing_ctrl_c(*args, **kwargs):
+    def swallow(send_ctrl_c) -> None:
         try:
-            os.kill(os.getpid(), signal.SIGINT)
+            send_ctrl_c()
             time.sleep(10)  # not reached: the handler raises as soon as the signal arrives
         except BaseException:  # what a bare except does
             pass
-        return real_build_optimizer(*args, **kwargs)
 
-    monkeypatch.setattr(train_module, "build_optimizer", build_optimizer_swallowing_ctrl_c)
+    done = _start_up_step_sending_ctrl_c(monkeypatch, "build_model", swallow)
     run_dir = tmp_path / "run"
     started = time.monotonic()
     with pytest.raises(KeyboardInterrupt):
         train_in_process(run_dir)
-    assert time.monotonic() - started < 10  # the signal did arrive inside the swallowing code
+    assert done == ["build_model"] and time.monotonic() - started < 10  # the signal arrived inside the builder
     assert not (run_dir / "checkpoints").exists() and not (run_dir / "metrics.json").exists()
     assert not run_dir.exists() or "train/loss" not in read_scalars(run_dir)  # not a single step
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is restored
+
+
+def test_ctrl_c_turned_into_another_error_during_start_up_is_reported_as_ctrl_c(tmp_path, monkeypatch, restore_threads):
+    """Python wraps a KeyboardInterrupt raised in ``__set_name__`` in a RuntimeError; a Ctrl-C must not
+    come out as some unrelated error message (it once read "optim.fused=true does not work ...")."""
+
+    def wrap(send_ctrl_c) -> None:
+        try:
+            send_ctrl_c()
+            time.sleep(10)
+        except KeyboardInterrupt as exc:
+            raise RuntimeError("Error calling __set_name__") from exc
+
+    _start_up_step_sending_ctrl_c(monkeypatch, "build_model", wrap)
+    with pytest.raises(KeyboardInterrupt) as info:
+        train_in_process(tmp_path / "run")
+    assert isinstance(info.value.__cause__, RuntimeError)
+
+
+def test_ctrl_c_while_the_optimiser_is_built_waits_for_it_then_stops(tmp_path, monkeypatch, restore_threads):
+    """Building the optimiser imports torch._dynamo and triton, whose C++ set-up aborts the process on a
+    KeyboardInterrupt raised inside it: a Ctrl-C there is held until the optimiser is built."""
+    reached: list[bool] = []
+
+    def keep_going(send_ctrl_c) -> None:
+        send_ctrl_c()
+        time.sleep(0.05)  # the handler would raise here if it were not held
+        reached.append(True)
+
+    done = _start_up_step_sending_ctrl_c(monkeypatch, "build_optimizer", keep_going)
+    run_dir = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        train_in_process(run_dir)
+    assert reached == [True] and done == ["build_optimizer"]
+    assert not (run_dir / "checkpoints").exists()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_deferred_block_holds_sigterm_and_hands_it_to_the_previous_handler_after():
+    from trainer.signals import StopRequest
+
+    received: list[tuple[int, bool]] = []
+    inside = False
+    previous = signal.signal(signal.SIGTERM, lambda signum, _frame: received.append((signum, inside)))
+    try:
+        with StopRequest() as stop:
+            with stop.deferred():
+                inside = True
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(0.05)
+                assert received == []
+                inside = False
+            assert received == [(signal.SIGTERM, False)]
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def test_ctrl_c_lost_in_a_callback_during_start_up_is_not_printed_and_raised_again(monkeypatch):

@@ -13,7 +13,8 @@ import shlex
 import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType, TracebackType
 
@@ -51,7 +52,8 @@ class StopRequest:
     backend probe has a bare ``except:``), and :meth:`arm` raises it again, so it is never lost.
     Raised inside a callback that cannot pass it on (the weakref callbacks of importlib's module
     locks), Python would print it as "Exception ignored ... KeyboardInterrupt" and go on; that
-    print is left out, as :meth:`arm` stops the run anyway.
+    print is left out, as :meth:`arm` stops the run anyway. Code that must not be interrupted at
+    all runs inside :meth:`deferred`.
 
     From :meth:`arm` on, either signal only sets :attr:`signum`; the training loop polls
     :attr:`requested` between steps. A second signal then aborts at once.
@@ -75,6 +77,38 @@ class StopRequest:
             self._previous_unraisablehook, sys.unraisablehook = sys.unraisablehook, self._unraisable
         self._install({signal.SIGINT: self._interrupt_now})
         return self
+
+    @property
+    def interrupted_while_starting(self) -> bool:
+        """A Ctrl-C arrived before :meth:`arm`: whatever error followed it in start-up, it is what stops the run."""
+        return self.signum is not None and not self._armed
+
+    @contextmanager
+    def deferred(self) -> Iterator[None]:
+        """Hold SIGINT and SIGTERM until the end of this block, then act on them as before it.
+
+        For code that cannot be interrupted. Building the optimiser imports ``torch._dynamo``, which
+        imports triton, whose C++ module set-up aborts the whole process (SIGABRT, "terminate called
+        after throwing an instance of 'nanobind::python_error'") when a KeyboardInterrupt is raised
+        inside it: 2 of 200 Ctrl-Cs at random moments of that import did. The block takes about a
+        second, once per process.
+        """
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        held: list[int] = []
+        saved = {
+            sig: signal.signal(sig, lambda signum, _frame: held.append(signum))
+            for sig in EXIT_CODES
+            if signal.getsignal(sig) is not signal.SIG_IGN
+        }
+        try:
+            yield
+        finally:
+            for sig, handler in saved.items():
+                signal.signal(sig, handler)
+            if held:  # delivered now, to the handler it would have reached
+                signal.raise_signal(held[0])
 
     def arm(self) -> None:
         """The step loop starts: from now on a signal is a request to stop at the next step boundary."""

@@ -206,7 +206,14 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     # Entered before anything is built: a Ctrl-C while the run starts stops it at once and is never
     # lost, even inside third-party code that swallows the KeyboardInterrupt (see StopRequest).
     with StopRequest() as stop:
-        return _train(cfg, run_dir, stop)
+        try:
+            return _train(cfg, run_dir, stop)
+        except Exception as exc:
+            # A Ctrl-C while starting can surface as another error (Python wraps an exception raised
+            # in __set_name__ in a RuntimeError): it is the Ctrl-C that stops the run.
+            if stop.interrupted_while_starting:
+                raise KeyboardInterrupt from exc
+            raise
 
 
 def _train(cfg: DictConfig, run_dir: Path, stop: StopRequest) -> dict[str, Any]:
@@ -237,7 +244,8 @@ def _train(cfg: DictConfig, run_dir: Path, stop: StopRequest) -> dict[str, Any]:
     model = build_model(cfg.model, data.kind, data.input_shape, out_features)
     model = distributed.sync_batchnorm(model, device).to(device)
     loss_fn = loss_fn.to(device)
-    optimizer = build_optimizer(cfg.optim, model)
+    with stop.deferred():  # the optimisers import torch._dynamo, and with it triton: see StopRequest.deferred
+        optimizer = build_optimizer(cfg.optim, model)
     scheduler = build_scheduler(cfg.scheduler, optimizer, tcfg.max_epochs)
     scaler = precision.scaler
     train_split, val_split, test_split = (s.to(device) for s in (data.train, data.val, data.test))
