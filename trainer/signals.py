@@ -72,16 +72,16 @@ class StopRequest:
     def requested(self) -> bool:
         return self.signum is not None
 
+    @property
+    def interrupted_while_starting(self) -> bool:
+        """A Ctrl-C arrived before :meth:`arm`: whatever error followed it in start-up, it is what stops the run."""
+        return self.signum is not None and not self._armed
+
     def __enter__(self) -> StopRequest:
         if threading.current_thread() is threading.main_thread():
             self._previous_unraisablehook, sys.unraisablehook = sys.unraisablehook, self._unraisable
         self._install({signal.SIGINT: self._interrupt_now})
         return self
-
-    @property
-    def interrupted_while_starting(self) -> bool:
-        """A Ctrl-C arrived before :meth:`arm`: whatever error followed it in start-up, it is what stops the run."""
-        return self.signum is not None and not self._armed
 
     @contextmanager
     def deferred(self) -> Iterator[None]:
@@ -140,7 +140,7 @@ class StopRequest:
         raise KeyboardInterrupt
 
     def _unraisable(self, unraisable: sys.UnraisableHookArgs) -> None:
-        if unraisable.exc_type is KeyboardInterrupt and self.signum is not None and not self._armed:
+        if unraisable.exc_type is KeyboardInterrupt and self.interrupted_while_starting:
             return  # the start-up Ctrl-C, lost in a callback: arm() raises it again
         (self._previous_unraisablehook or sys.__unraisablehook__)(unraisable)
 
