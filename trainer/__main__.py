@@ -18,7 +18,7 @@ from omegaconf import DictConfig
 from . import config as _config  # noqa: F401  (registers the structured configs)
 from .distributed import cleanup, is_main, share_run_stamp
 from .errors import UserError
-from .signals import Interrupted, resume_command, resume_sweep_command
+from .signals import EXIT_CODES, Interrupted, resume_command, resume_sweep_command
 
 CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 log = logging.getLogger("losslab")
@@ -101,7 +101,7 @@ def exit_now(code: object) -> NoReturn:
     writes is closed by now; the atexit handlers (logging's final flush, multiprocessing's clean-up)
     still run, then the standard streams are flushed. ``code`` as in ``sys.exit``.
     """
-    for sig in (signal.SIGINT, signal.SIGTERM):  # a (second) signal now would only cut the exit handlers short
+    for sig in EXIT_CODES:  # SIGINT, SIGTERM: a (second) one now would only cut the exit handlers short
         signal.signal(sig, signal.SIG_IGN)
     if code is None:
         status = 0
