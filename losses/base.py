@@ -8,6 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from trainer.registry import TASKS
+
 from .registry import LossError
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -68,6 +70,7 @@ class TaskLoss(nn.Module):
     def __init__(self, task: str) -> None:
         super().__init__()
         self.task = task
+        self._task = TASKS.get(task)
 
     @classmethod
     def head_size(cls, task: str, natural_size: int) -> int:
@@ -75,20 +78,12 @@ class TaskLoss(nn.Module):
         return natural_size
 
     def predict(self, output: Tensor) -> Tensor:
-        """Task-native scores for metrics.
+        """Task-native scores for metrics: the task's own (``trainer.tasks``) unless the loss knows better.
 
         multiclass: (N, C) class probabilities; multilabel: (N, C) probabilities;
         binary: (N,) probability of class 1; regression/count: the predicted values.
         """
-        if self.task == "multiclass":
-            return output.softmax(dim=-1)
-        if self.task == "multilabel":
-            return output.sigmoid()
-        if self.task == "binary":
-            return output.reshape(output.shape[0], -1)[:, 0].sigmoid()
-        if self.task in ("regression", "count"):
-            return output.squeeze(-1) if output.dim() > 1 and output.shape[-1] == 1 else output
-        return output
+        return self._task.predict(output)
 
     def extra_repr(self) -> str:
         return f"task={self.task!r}"

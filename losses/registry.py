@@ -1,8 +1,9 @@
 """The loss registry: one entry per loss, with the tasks it fits and how.
 
-Every loss is a ``TaskLoss`` subclass registered with :func:`register`. The registry is the single
-source of truth for ``losses.build``/``losses.available``, for the Hydra schemas under ``conf/loss``
-and for the losses x tasks table in the docs.
+Every loss is a ``TaskLoss`` subclass registered with :func:`register` in ``LOSSES``, a
+``trainer.registry.Registry`` like every other registry of losslab. It is the single source of truth
+for ``losses.build``/``losses.available``, for the Hydra schemas under ``conf/loss`` and for the
+losses x tasks table in the docs. The task names come from ``trainer.tasks``.
 """
 
 from __future__ import annotations
@@ -14,15 +15,10 @@ from typing import Any, TypeVar
 
 from torch import nn
 
-TASKS: tuple[str, ...] = (
-    "multiclass",
-    "multilabel",
-    "binary",
-    "regression",
-    "count",
-    "embedding",
-    "sequence",
-)
+from trainer.registry import Registry, did_you_mean
+from trainer.tasks import TASK_NAMES
+
+TASKS: tuple[str, ...] = TASK_NAMES
 
 NATIVE = "native"
 
@@ -67,7 +63,7 @@ class LossInfo:
         return {name: p.default for name, p in self.params().items()}
 
 
-_REGISTRY: dict[str, LossInfo] = {}
+LOSSES: Registry[LossInfo] = Registry("loss")
 
 LossT = TypeVar("LossT", bound=type[nn.Module])
 
@@ -84,21 +80,22 @@ def register(
     """Class decorator that adds a loss to the registry under ``name``."""
 
     def decorator(cls: LossT) -> LossT:
-        if name in _REGISTRY:
-            raise RuntimeError(f"loss {name!r} registered twice")
         unknown = set(fits) - set(TASKS)
         if unknown or natural_task not in fits:
             raise RuntimeError(f"loss {name!r}: bad task names {sorted(unknown)} / {natural_task!r}")
         doc = inspect.getdoc(cls) or ""
-        _REGISTRY[name] = LossInfo(
-            name=name,
-            cls=cls,
-            natural_task=natural_task,
-            fits=dict(fits),
-            why_not=dict(why_not or {}),
-            needs_output=needs_output,
-            needs_target=needs_target,
-            summary=doc.splitlines()[0] if doc else "",
+        LOSSES.register(
+            name,
+            LossInfo(
+                name=name,
+                cls=cls,
+                natural_task=natural_task,
+                fits=dict(fits),
+                why_not=dict(why_not or {}),
+                needs_output=needs_output,
+                needs_target=needs_target,
+                summary=doc.splitlines()[0] if doc else "",
+            ),
         )
         cls.loss_name = name
         return cls
@@ -106,35 +103,38 @@ def register(
     return decorator
 
 
+def _unknown_task(task: str) -> str:
+    return f"unknown task {task!r}{did_you_mean(task, TASKS)}. Tasks: {', '.join(TASKS)}"
+
+
 def info(name: str) -> LossInfo:
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise UnknownLossError(f"unknown loss {name!r}. Available losses: {', '.join(sorted(_REGISTRY))}") from None
+    if name not in LOSSES:
+        raise UnknownLossError(LOSSES.unknown(name))
+    return LOSSES.get(name)
 
 
 def all_infos() -> list[LossInfo]:
-    return [_REGISTRY[n] for n in sorted(_REGISTRY)]
+    return [LOSSES.get(n) for n in LOSSES]
 
 
 def available(task: str | None = None) -> list[str]:
     """Names of the registered losses, or of those that fit ``task``."""
     if task is not None and task not in TASKS:
-        raise LossError(f"unknown task {task!r}. Tasks: {', '.join(TASKS)}")
-    return sorted(n for n, i in _REGISTRY.items() if task is None or task in i.fits)
+        raise LossError(_unknown_task(task))
+    return LOSSES.names(lambda name, _: task is None or task in LOSSES.get(name).fits)
 
 
 def check_fits(name: str, task: str) -> LossInfo:
     """Raise a clear ``LossDoesNotFitTaskError`` when ``name`` cannot train on ``task``."""
     loss = info(name)
     if task not in TASKS:
-        raise LossError(f"unknown task {task!r}. Tasks: {', '.join(TASKS)}")
+        raise LossError(_unknown_task(task))
     if task not in loss.fits:
         reason = loss.why_not.get(task) or (
             f"it is made for {', '.join(loss.fits)} tasks (it needs {loss.needs_target or 'a different target'})"
         )
         raise LossDoesNotFitTaskError(
-            f"loss {name!r} does not fit task {task!r}: {reason}.\n"
+            f"loss {name!r} does not fit task {task!r}: {reason}. "
             f"Losses that fit {task!r}: {', '.join(available(task))}"
         )
     return loss

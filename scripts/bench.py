@@ -38,10 +38,9 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import torch
 
-import torch  # noqa: E402
+from trainer.cli import CONF_DIR
 
 # name -> overrides: the default model of each task plus one compute-heavier CNN. Epochs are chosen so
 # that every case times a few hundred steps (a table's epoch is only 10-13 steps).
@@ -63,10 +62,12 @@ def compose(overrides: list[str]):
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
-    import trainer.config  # noqa: F401
+    from trainer.config import check_config
 
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        return hydra_compose("config", overrides=overrides)
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = hydra_compose("config", overrides=overrides)
+    check_config(cfg)  # as the CLI does: model=auto becomes the data's model
+    return cfg
 
 
 def step_case_config(overrides: list[str], args):
@@ -101,11 +102,12 @@ def raw_steps_per_s(cfg, between_epochs: str = "nothing") -> tuple[float, int]:
     between epochs on the table MLPs. As for the harness, only the epochs' step loops are timed.
     """
     import losses
-    from trainer.builders import build_optimizer
     from trainer.data import build_data
-    from trainer.metrics import build_metrics, metric_target
     from trainer.models import build_model
-    from trainer.train import resolve_device
+    from trainer.optim import build_optimizer
+    from trainer.tasks import get_task
+    from trainer.train.evaluate import build_metrics
+    from trainer.train.recipe import resolve_device
 
     device = resolve_device(cfg.trainer.device)
     torch.manual_seed(cfg.seed)
@@ -117,7 +119,7 @@ def raw_steps_per_s(cfg, between_epochs: str = "nothing") -> tuple[float, int]:
     x, y = data.train.x.to(device), data.train.y.to(device)
     val_x, val_y = data.val.x.to(device), data.val.y.to(device)
     metrics = build_metrics(data.task, data.num_outputs, device)
-    val_target = metric_target(data.task, val_y)
+    val_target = get_task(data.task).metric_target(val_y)
     if data.task == "regression":  # metrics in the target's own units, as the harness reports them
         val_target = val_target * data.target_std + data.target_mean
     batch, steps, timed = cfg.data.batch_size, 0, 0.0
@@ -160,9 +162,9 @@ def lightning_steps_per_s(cfg) -> tuple[float, int] | None:
     except ImportError:
         return None
     import losses
-    from trainer.builders import build_optimizer
     from trainer.data import build_data
     from trainer.models import build_model
+    from trainer.optim import build_optimizer
 
     data = build_data(cfg.data, cfg.task.name)
     loss_fn = losses.build(cfg.loss.name, task=cfg.task.name)
@@ -318,7 +320,7 @@ RAW_FIRST_STEP = """
 import time
 import torch
 from sklearn.datasets import load_digits
-from trainer.models import SmallCNN
+from trainer.models.small import SmallCNN
 digits = load_digits()
 x = torch.tensor(digits.images[:, None] / 16.0, dtype=torch.float32)
 y = torch.tensor(digits.target)
@@ -334,7 +336,7 @@ print(time.time())
 
 def bench_first_step(args) -> None:
     print("\n## 2. Time to first step (task=multiclass)\n")
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = dict(os.environ)
     torch_times, raw_times, harness_times = [], [], []
     for _ in range(args.repeats):  # interleaved
         start = time.time()
@@ -365,7 +367,7 @@ def bench_first_step(args) -> None:
 
 def bench_sweep(args, task: str) -> None:
     print(f"\n## 3. Sweep throughput: 12 runs (4 losses x 3 seeds), task={task}, {args.sweep_epochs[task]} epochs\n")
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = dict(os.environ)
     common = ["-m", f"task={task}", "loss=ce,nll,bce_logits,mse", "seed=0,1,2",
               f"trainer.max_epochs={args.sweep_epochs[task]}", "trainer.progress=false"]  # fmt: skip
     rows = []

@@ -19,8 +19,9 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from trainer.cli import CONF_DIR
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 TASKS = ("multiclass", "multilabel", "binary", "regression")
 # The metrics shown per task, the task's main metric first; "higher is better" except where noted.
@@ -41,7 +42,7 @@ def compose(overrides: list[str]):
 
     import trainer.config  # noqa: F401  (registers the structured configs)
 
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
         return hydra_compose("config", overrides=overrides)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -23,14 +24,21 @@ signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
 
 
 def compose(*overrides: str):
-    """Compose the trainer's config exactly as ``python -m trainer`` would (Hydra's compose API)."""
+    """Compose the trainer's config exactly as ``python -m trainer`` would (Hydra's compose API), checked
+    as the CLI checks it (model=auto becomes the data's model). A config the check refuses is returned
+    as composed: ``train()`` runs the same check, so a test sees the refusal where it calls it."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
-    import trainer.config  # noqa: F401  (registers the structured configs)
+    from trainer.cli import CONF_DIR
+    from trainer.config import check_config
+    from trainer.errors import UserError
 
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        return hydra_compose("config", overrides=list(overrides), return_hydra_config=False)
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = hydra_compose("config", overrides=list(overrides), return_hydra_config=False)
+    with contextlib.suppress(UserError):
+        check_config(cfg)
+    return cfg
 
 
 def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: int = 300):

@@ -1,9 +1,9 @@
-"""scripts/compare.py on hand-made run folders, so every number in the report is known in advance."""
+"""The sweep report (trainer/sweep/report.py, run as scripts/compare.py) on hand-made run folders, so every
+number in the report is known in advance."""
 
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 import math
 import statistics
@@ -14,10 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
-spec = importlib.util.spec_from_file_location("compare_under_test", ROOT / "scripts" / "compare.py")
-compare = importlib.util.module_from_spec(spec)
-sys.modules[spec.name] = compare  # dataclasses look their module up there
-spec.loader.exec_module(compare)
+from trainer.sweep import report as compare
 
 
 def make_run(

@@ -81,7 +81,7 @@ def test_fused_optimisers_update_like_the_per_tensor_loop(optim):
     """optim.fused (the default) picks torch's fused kernels; the updates equal the loop's to rounding."""
     import torch
 
-    from trainer.builders import build_optimizer
+    from trainer.optim import build_optimizer
 
     def steps(fused: bool) -> list[torch.Tensor]:
         torch.manual_seed(0)

@@ -18,8 +18,8 @@ import pytest
 import torch
 from conftest import ROOT, compose, read_metrics, read_scalars
 
-from trainer import distributed
 from trainer.errors import UserError
+from trainer.train import distributed
 
 TOLERANCE = 1e-5
 COMMON = ("task=binary", "model.dropout=0", "data.batch_size=32", "trainer.device=cpu", "trainer.progress=false")

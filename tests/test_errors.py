@@ -17,14 +17,16 @@ import torch
 from conftest import ROOT, compose
 
 from trainer.data import DataBundle, Split
+from trainer.data.validate import validate_bundle
 from trainer.errors import UserError
-from trainer.validate import validate_bundle
 
 # A dataset registered in the child process before the CLI runs: 12 label values for 10 classes.
 BAD_LABELS_SCRIPT = """
 import sys
 import torch
-from trainer.data import DATASETS, DataBundle, Split
+from trainer.data import DataBundle, Split
+from trainer.data.bundle import SplitConfig
+from trainer.registry import DATASETS
 
 def bad_labels(cfg, task):
     x = torch.randn(48, 3)
@@ -32,8 +34,8 @@ def bad_labels(cfg, task):
     val = Split(x[:12], y[:12])
     return DataBundle(Split(x, y), val, val, task=task, kind="table", num_outputs=10)
 
-DATASETS["bad_labels"] = (bad_labels, ("multiclass",))
-from trainer.__main__ import main
+DATASETS.register("bad_labels", bad_labels, tasks=("multiclass",), kind="table", schema=SplitConfig)
+from trainer.cli import main
 main()
 """
 

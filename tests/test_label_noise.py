@@ -8,7 +8,7 @@ from conftest import compose
 
 from trainer.data import build_data
 from trainer.errors import UserError
-from trainer.label_noise import corrupt_labels
+from trainer.tasks.label_noise import corrupt_labels
 
 
 def _data(task: str, *overrides: str):

@@ -68,7 +68,8 @@ CLASSIFICATION = [(t, n) for t, n in CASES if t != "regression"]
 
 @pytest.mark.parametrize("task, name", CLASSIFICATION, ids=[f"{t}-{n}" for t, n in CLASSIFICATION])
 def test_predict_gives_probabilities_the_metrics_and_ece_can_use(task, name):
-    from trainer.metrics import build_metrics, metric_target
+    from trainer.tasks import get_task
+    from trainer.train.evaluate import build_metrics
 
     gen = torch.Generator().manual_seed(1)
     loss_fn = losses.build(name, task=task)
@@ -82,7 +83,7 @@ def test_predict_gives_probabilities_the_metrics_and_ece_can_use(task, name):
     if task == "multiclass":
         torch.testing.assert_close(preds.sum(dim=1), torch.ones(N))
     metrics = build_metrics(task, NATURAL_SIZE[task], torch.device("cpu"))
-    metrics.update(preds, metric_target(task, target))
+    metrics.update(preds, get_task(task).metric_target(target))
     values = {k: float(v) for k, v in metrics.compute().items()}
     assert all(v == v for v in values.values()), values  # no NaN
     if task in ("multiclass", "binary"):

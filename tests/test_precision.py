@@ -10,8 +10,8 @@ import pytest
 import torch
 from conftest import compose
 
-from trainer import train as train_module
-from trainer.precision import build_precision
+from trainer.train import recipe as train_module
+from trainer.train.precision import build_precision
 
 TINY = ("task=binary", "trainer.max_epochs=2", "trainer.device=cpu", "trainer.progress=false", "trainer.num_threads=1")
 

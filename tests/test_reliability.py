@@ -258,7 +258,7 @@ def test_same_config_and_seed_twice_gives_identical_results(tmp_path, restore_th
 
 
 def test_rng_state_round_trip_is_exact():
-    from trainer import checkpoint
+    from trainer.train import checkpoint
 
     random.gauss(0, 1)  # leave a cached second gaussian in both generators: part of the state
     np.random.standard_normal()
@@ -347,7 +347,7 @@ class NaNOnCalls(torch.nn.Module):
 
 
 def nan_loss(monkeypatch, bad_calls: set[int]) -> None:
-    from trainer import train as train_module
+    from trainer.train import recipe as train_module
 
     real = train_module.build_loss
     monkeypatch.setattr(train_module, "build_loss", lambda cfg, data: NaNOnCalls(real(cfg, data), bad_calls))
@@ -373,8 +373,8 @@ def test_on_nan_stop_names_the_step_and_keeps_the_last_good_checkpoint(tmp_path,
 
 def test_non_finite_weights_are_never_checkpointed(tmp_path, monkeypatch, restore_threads):
     """An inf gradient on the last step of epoch 1 (the loss itself finite): the run stops, last.pt stays epoch 0's."""
-    from trainer import train as train_module
     from trainer.errors import UserError
+    from trainer.train import recipe as train_module
 
     steps = train_in_process(tmp_path / "probe", "trainer.max_epochs=1")["steps_per_epoch"]
     real = train_module.build_model
@@ -454,8 +454,8 @@ def init_weights(cfg) -> dict[str, torch.Tensor]:
 
 def test_in_process_stop_request_writes_a_checkpoint_at_the_next_step(tmp_path, monkeypatch, restore_threads):
     """SIGTERM delivered to this process while train() runs: Interrupted, with a resumable checkpoint."""
-    from trainer import train as train_module
-    from trainer.signals import Interrupted
+    from trainer.train import recipe as train_module
+    from trainer.train.signals import Interrupted
 
     real_batch_order = train_module.batch_order
 
@@ -484,7 +484,7 @@ def test_in_process_stop_request_writes_a_checkpoint_at_the_next_step(tmp_path, 
 def _start_up_step_sending_ctrl_c(monkeypatch, name: str, after_signal) -> list[str]:
     """Replace train.py's ``name`` (a start-up builder) by one that sends this process SIGINT, then
     calls ``after_signal`` (which sees the KeyboardInterrupt, if the handler raises one) and builds."""
-    from trainer import train as train_module
+    from trainer.train import recipe as train_module
 
     real = getattr(train_module, name)
     done: list[str] = []
@@ -558,7 +558,7 @@ def test_ctrl_c_while_the_optimiser_is_built_waits_for_it_then_stops(tmp_path, m
 
 
 def test_deferred_block_holds_sigterm_and_hands_it_to_the_previous_handler_after():
-    from trainer.signals import StopRequest
+    from trainer.train.signals import StopRequest
 
     received: list[tuple[int, bool]] = []
     inside = False
@@ -580,7 +580,7 @@ def test_ctrl_c_lost_in_a_callback_during_start_up_is_not_printed_and_raised_aga
     """A Ctrl-C can land in a weakref callback (importlib's module locks have one), where Python
     cannot raise it: it would print "Exception ignored ... KeyboardInterrupt" and go on. The run
     leaves that print out and stops before its first step; other such errors are still reported."""
-    from trainer.signals import StopRequest
+    from trainer.train.signals import StopRequest
 
     reported: list[type[BaseException]] = []
     monkeypatch.setattr(sys, "unraisablehook", lambda unraisable: reported.append(unraisable.exc_type))
@@ -634,8 +634,8 @@ def test_a_stop_after_an_epoch_that_is_not_validated_checkpoints_it_and_the_resu
 ):
     """With trainer.val_every_n_epochs=2, SIGTERM during epoch 0's end (not validated) still writes a
     checkpoint of the finished epoch; resuming gives the uninterrupted run's results."""
-    from trainer import train as train_module
-    from trainer.signals import Interrupted
+    from trainer.train import recipe as train_module
+    from trainer.train.signals import Interrupted
 
     real_scalar = train_module.RunLogger.scalar
 

@@ -14,9 +14,9 @@ import pytest
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits
 from sklearn.model_selection import train_test_split
 
-from trainer import sklearn_bundled
-from trainer.data import split_indices, standardise
-from trainer.splits import train_test_indices
+from trainer.data import sklearn_bundled
+from trainer.data.bundle import split_indices, standardise
+from trainer.data.splits import train_test_indices
 
 
 def _sklearn(n, fraction, seed, stratify=None):
@@ -111,8 +111,8 @@ def test_loaders_fall_back_to_sklearn_when_the_files_are_not_where_expected(monk
 def test_a_default_run_builds_its_data_without_importing_sklearn():
     code = (
         "import sys; from omegaconf import OmegaConf; from trainer.data import build_data; "
-        "from trainer.config import DataConfig; "
-        "[build_data(OmegaConf.merge(OmegaConf.structured(DataConfig), {'name': n}), t) for n, t in "
+        "from trainer.data.bundle import SplitConfig; "
+        "[build_data(OmegaConf.merge(OmegaConf.structured(SplitConfig), {'name': n}), t) for n, t in "
         "[('digits', 'multiclass'), ('breast_cancer', 'binary'), ('diabetes', 'regression')]]; "
         "print('sklearn' in sys.modules)"
     )

@@ -158,7 +158,7 @@ def test_a_job_that_fails_is_recorded_and_the_others_go_on(tmp_path):
 
 
 def test_a_different_config_in_the_same_run_folder_is_refused(tmp_path):
-    from trainer.sweep import SweepConflict, _exclusive, decide
+    from trainer.sweep.jobs import SweepConflict, _exclusive, decide
 
     run_dir = tmp_path / "run"
     run_dir.mkdir()
@@ -193,15 +193,16 @@ def test_compare_experiments_sweep_exactly_the_losses_that_fit_each_task():
 
 
 def test_keys_that_do_not_change_a_result_name_no_folder_and_do_not_redo_a_finished_run():
-    """trainer.device, progress, resume, num_threads and log_flush_secs: a finished job counts as done
-    whatever their values, and they stay out of the job's folder name."""
+    """trainer.device, progress, resume, num_threads, log_flush_secs, eval_batch_size and compile: a
+    finished job counts as done whatever their values, and they stay out of the job's folder name."""
     from hydra import compose, initialize_config_dir
 
     import trainer.config  # noqa: F401
-    from trainer.sweep import IGNORED_KEYS, fingerprint
+    from trainer.config import RESULT_NEUTRAL_KEYS as IGNORED_KEYS
+    from trainer.sweep.jobs import fingerprint
 
     changed = ["trainer.device=cpu", "trainer.progress=false", "trainer.resume=true", "trainer.num_threads=1",
-               "trainer.log_flush_secs=0"]  # fmt: skip
+               "trainer.log_flush_secs=0", "trainer.eval_batch_size=7", "trainer.compile=true"]  # fmt: skip
     assert {o.split("=")[0] for o in changed} == set(IGNORED_KEYS)
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         base = compose("config", overrides=["task=binary"], return_hydra_config=True)

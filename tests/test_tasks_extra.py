@@ -7,8 +7,8 @@ import pytest
 import torch
 from conftest import compose, read_metrics, run_cli
 
-from trainer.data_extra import count_log_rate, make_counts
-from trainer.metrics_extra import CharErrorRate, PoissonDeviance, RecallAtOne, SequenceAccuracy, edit_distance
+from trainer.data.embedded import count_log_rate, make_counts
+from trainer.tasks.metrics import CharErrorRate, PoissonDeviance, RecallAtOne, SequenceAccuracy, edit_distance
 
 # ---------------------------------------------------------------- metrics on hand-made examples
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from conftest import read_scalars
 
-from trainer import tb_logger
-from trainer.tb_logger import RunLogger, event_file_sizes
+from trainer.train import logger as tb_logger
+from trainer.train.logger import RunLogger, event_file_sizes
 
 
 def wall_times(run_dir: Path, tag: str) -> list[float]:

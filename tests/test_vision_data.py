@@ -9,8 +9,8 @@ from conftest import compose, read_metrics
 from vision_files import patch_celeba_md5, patch_cifar_md5, write_celeba, write_cifar10, write_mnist
 
 from trainer.data import build_data
+from trainer.data.vision import ImageTransform, random_crop, random_hflip
 from trainer.errors import UserError
-from trainer.vision_data import ImageTransform, random_crop, random_hflip
 
 
 def bundle(task: str, data: str, root, *overrides: str):

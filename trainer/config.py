@@ -1,135 +1,99 @@
-"""Structured configs: the schema every composed config is checked against.
+"""The schemas every composed config is checked against, and the check itself.
 
-Registered in Hydra's ConfigStore, so a misspelled key or a value of the wrong type fails at
-start-up with Hydra's message instead of deep inside a run. The loss schemas are generated from the
-loss registry (``losses``), one per loss, so each loss's own parameters are typed too.
+Each group's choice has its own schema: a loss's comes from its constructor (``loss_schema``), a
+dataset's, model's, optimiser's and scheduler's is the dataclass it registered with. They are in
+Hydra's ConfigStore as ``<group>/schema_<name>`` (each ``conf/<group>/<name>.yaml`` starts from
+its own), so a misspelled key or a value of the wrong type fails while Hydra composes. Hydra
+lets ``+key=value`` past any schema; :func:`check_config` then compares every key of the composed
+config with the schema of what was chosen, so nothing is silently ignored.
+
+``RESULT_NEUTRAL_KEYS`` is the one list of keys that never change what a run computes: resume,
+the sweep's folder names and skip logic, and the comparison report all read it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import typing
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING
+from omegaconf import MISSING, DictConfig, OmegaConf, open_dict
 
 import losses
+
+from . import data, models, optim, tasks  # noqa: F401  (their modules register what each holds)
+from .errors import UserError
+from .registry import DATASETS, MODELS, OPTIMIZERS, SCHEDULERS, TASKS, Registry, did_you_mean
+from .schema import option
+
+# Keys that never change what a run computes: a resume may change them without a warning, a sweep
+# leaves them out of its folder names and counts a run finished with other values as done, and the
+# report does not tell runs apart by them.
+RESULT_NEUTRAL_KEYS: tuple[str, ...] = (
+    "trainer.device",
+    "trainer.progress",
+    "trainer.resume",
+    "trainer.num_threads",
+    "trainer.log_flush_secs",
+    "trainer.eval_batch_size",
+    "trainer.compile",
+)
+# Keys that change a result but that a resume is meant to change: more epochs, a test at the end, a label.
+RESUME_MAY_CHANGE: tuple[str, ...] = ("trainer.max_epochs", "trainer.test", "tag")
+# The config groups that name a sweep's folder only through the sweep directory they set.
+SWEEP_GROUPS: tuple[str, ...] = ("experiment", "hparams_search")
 
 
 @dataclass
 class TaskConfig:
     name: str = MISSING
-    # Metric that picks the best checkpoint and sorts comparisons, and whether higher is better.
-    main_metric: str = MISSING
-    main_metric_mode: str = "max"
-
-
-@dataclass
-class DataConfig:
-    name: str = MISSING
-    batch_size: int = 64
-    # Fractions of the whole set held out for validation and test; the split is seeded by split_seed
-    # (not by seed) so that runs with different seeds are compared on the same data.
-    val_fraction: float = 0.15
-    test_fraction: float = 0.15
-    split_seed: int = 0
-    # Generated sets (digit strips, counts): how many samples.
-    num_samples: int | None = None
-    # Label noise on the training split only (fraction of labels flipped).
-    label_noise: float = 0.0
-    label_noise_mode: str = "symmetric"
-    # Datasets read from disk.
-    root: str | None = None
-    path: str | None = None
-    target: Any | None = None
-    download: bool = False
-    options: dict[str, Any] = field(default_factory=dict)
-    # torchvision sets (trainer/vision_data.py): augmentation of the training split only.
-    random_crop_padding: int = 0  # random crop of the original size after zero padding by this much
-    random_flip: bool = False  # random horizontal flip
-    image_size: int = 64  # celeba: images resized and centre-cropped to this square size
-    attribute: str | None = None  # celeba with task=binary: the attribute to predict, by name
-    # Own tables (data=csv, trainer/tabular_data.py).
-    delimiter: str | None = None  # multilabel from one column of delimited labels, e.g. "|"
-    split_column: str | None = None  # a column whose values (train/val/test) give the split
-    drop: list[str] = field(default_factory=list)  # columns that are not features (ids, free text)
-    max_categories: int = 50  # text columns with more distinct values are refused, not one-hot encoded
-
-
-@dataclass
-class ModelConfig:
-    name: str = MISSING
-    hidden: list[int] = field(default_factory=lambda: [128, 64])
-    channels: list[int] = field(default_factory=lambda: [32, 64])
-    dropout: float = 0.1
-    embedding_dim: int = 32
-    # embed_cnn: L2-normalise the embeddings (distances then live on the unit sphere).
-    l2_normalize: bool = False
-    weights: str | None = None
-
-
-@dataclass
-class OptimConfig:
-    name: str = "adam"
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    momentum: float = 0.9
-    nesterov: bool = False
-    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
-    # torch's fused implementation: one kernel per parameter for the whole update, on CPU as on GPUs
-    # (AdamW on a table MLP: 40 instead of 108 us a step here). false: the per-tensor loop.
-    fused: bool = True
-
-
-@dataclass
-class SchedulerConfig:
-    name: str = "none"
-    # step: multiply the lr by gamma every step_size epochs.
-    step_size: int = 10
-    gamma: float = 0.1
-    # cosine: anneal to min_lr over the run's epochs.
-    min_lr: float = 0.0
-    warmup_epochs: int = 0
+    # Defaults from the task object (trainer/tasks/<name>.py), read through the losslab.task resolver.
+    main_metric: str = option(
+        "${losslab.task:${task.name},main_metric}", "the validation metric that picks the best epoch"
+    )
+    main_metric_mode: str = option(
+        "${losslab.task:${task.name},mode}", "max | min: which way the main metric is better"
+    )
 
 
 @dataclass
 class TrainerConfig:
-    max_epochs: int = 20
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
-    log_every_n_steps: int = 10
-    # Logged values reach the event files at each epoch's end, and mid-epoch once this many seconds
-    # have passed since the last write; 0 writes each value at once (costs steps on small models).
-    log_flush_secs: float = 2.0
-    eval_batch_size: int = 1024
-    # Validate (val/ scalars, best epoch) and checkpoint after every n-th epoch and after the last.
-    # On tiny epochs (a table's 13 steps) that work costs more than the steps; a crash then loses
-    # up to n-1 epochs (SIGINT/SIGTERM still checkpoint at once).
-    val_every_n_epochs: int = 1
-    progress: bool = True
-    resume: bool = False
-    on_nan: str = "stop"  # stop | skip
-    grad_clip: float | None = None
-    precision: str = "32"  # 32 | bf16 | fp16
-    compile: bool = False
-    num_threads: int | None = None
-    deterministic: bool = True
-    test: bool = True
+    max_epochs: int = option(20, "epochs to train")
+    device: str = option("auto", "auto | cpu | cuda | cuda:N")
+    log_every_n_steps: int = option(10, "steps between two train/loss points")
+    # Values reach the event files at each epoch's end, and mid-epoch once this many seconds have passed.
+    log_flush_secs: float = option(2.0, "seconds between mid-epoch event-file writes (0: every value at once)")
+    eval_batch_size: int = option(1024, "batch size of validation and test")
+    # Tiny epochs (a table's 13 steps) cost less than their validation; a crash then loses up to n-1 epochs.
+    val_every_n_epochs: int = option(1, "validate and checkpoint every n-th epoch and the last")
+    progress: bool = option(True, "a progress bar on a terminal")
+    resume: bool = option(False, "continue the run in hydra.run.dir from its last checkpoint")
+    on_nan: str = option("stop", "stop | skip: what a non-finite training loss does")
+    grad_clip: float | None = option(None, "clip the gradients' total norm to this (null: no clipping)")
+    precision: str = option("32", "32 | bf16 | fp16 (fp16 with a gradient scaler)")
+    compile: bool = option(False, "torch.compile the model for training steps")
+    num_threads: int | None = option(None, "torch's CPU threads (null: torch's default)")
+    deterministic: bool = option(True, "deterministic kernels on GPUs and compiled code")
+    test: bool = option(True, "evaluate the best checkpoint on the test split at the end")
 
 
 @dataclass
 class Config:
     task: TaskConfig = field(default_factory=TaskConfig)
     loss: Any = MISSING
-    model: ModelConfig = field(default_factory=ModelConfig)
-    data: DataConfig = field(default_factory=DataConfig)
-    optim: OptimConfig = field(default_factory=OptimConfig)
-    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
+    model: Any = MISSING
+    data: Any = MISSING
+    optim: Any = MISSING
+    scheduler: Any = MISSING
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
-    seed: int = 0
-    # A short free-form label for this run, shown in TensorBoard's HParams tab.
-    tag: str = ""
+    seed: int = option(0, "seeds the model's initialisation and the batch order")
+    tag: str = option("", "a short free-form label for this run, shown in TensorBoard's HParams tab")
+
+
+# ---------------------------------------------------------------- generated schemas
 
 
 def _schema_type(annotation: Any, default: Any) -> Any:
@@ -141,8 +105,15 @@ def _schema_type(annotation: Any, default: Any) -> Any:
     return Any
 
 
-class LossSchemas:
-    """Each loss's schema dataclass (:func:`loss_schema`) under the loss's name."""
+class Schemas:
+    """Generated schema dataclasses, under names pickle can find (``Schemas.<group>_<name>``): the
+    fork launcher sends composed configs to its workers."""
+
+
+def _named(schema: type, key: str) -> type:
+    schema.__module__, schema.__qualname__ = __name__, f"Schemas.{key}"
+    setattr(Schemas, key, schema)
+    return schema
 
 
 def loss_schema(info: losses.LossInfo) -> type:
@@ -152,18 +123,178 @@ def loss_schema(info: losses.LossInfo) -> type:
     for name, param in info.params().items():
         kind = _schema_type(hints.get(name, Any), param.default)
         fields.append((name, kind, dataclasses.field(default=param.default)))
-    schema = dataclasses.make_dataclass(f"{info.cls.__name__}Config", fields)
-    # A name pickle can find (module.qualname): the fork launcher sends composed configs to its workers.
-    schema.__module__, schema.__qualname__ = __name__, f"LossSchemas.{info.name}"
-    setattr(LossSchemas, info.name, schema)
-    return schema
+    return _named(dataclasses.make_dataclass(f"{info.cls.__name__}Config", fields), f"loss_{info.name}")
+
+
+def auto_model_schema() -> type:
+    """model=auto: every key of every model, unset. Which keys it may set is known once the data's kind
+    picks the model (:func:`check_config`)."""
+    seen: dict[str, Any] = {}
+    for name in MODELS:
+        for f in dataclasses.fields(MODELS.meta(name)["schema"]):
+            if f.name != "name":
+                seen.setdefault(f.name, dataclasses.field(default=None))
+    fields = [("name", str, dataclasses.field(default="auto"))] + [(k, Any, v) for k, v in seen.items()]
+    return _named(dataclasses.make_dataclass("AutoModelConfig", fields), "model_auto")
+
+
+@functools.cache
+def group_schemas() -> dict[str, dict[str, type]]:
+    """group -> option name -> schema dataclass, for every group a user picks from."""
+    return {
+        "loss": {info.name: loss_schema(info) for info in losses.all_infos()},
+        "data": {name: DATASETS.meta(name)["schema"] for name in DATASETS},
+        "model": {**{name: MODELS.meta(name)["schema"] for name in MODELS}, "auto": auto_model_schema()},
+        "optim": {name: OPTIMIZERS.meta(name)["schema"] for name in OPTIMIZERS},
+        "scheduler": {name: SCHEDULERS.meta(name)["schema"] for name in SCHEDULERS},
+    }
+
+
+GROUP_REGISTRIES: dict[str, Registry] = {
+    "data": DATASETS,
+    "model": MODELS,
+    "optim": OPTIMIZERS,
+    "scheduler": SCHEDULERS,
+}
+
+
+def _task_attribute(name: str, attribute: str) -> str:
+    return getattr(TASKS.get(name), {"main_metric": "main_metric", "mode": "mode"}[attribute])
 
 
 def register_configs() -> None:
+    OmegaConf.register_new_resolver("losslab.task", _task_attribute, replace=True)
+    # hydra.job.config.override_dirname.exclude_keys (conf/config.yaml) reads the neutral keys from here.
+    OmegaConf.register_new_resolver(
+        "losslab.dirname_excluded", lambda: [*RESULT_NEUTRAL_KEYS, "hydra.sweep.dir", *SWEEP_GROUPS], replace=True
+    )
     cs = ConfigStore.instance()
     cs.store(name="base_config", node=Config)
-    for info in losses.all_infos():
-        cs.store(group="loss", name=f"schema_{info.name}", node=loss_schema(info))
+    for group, schemas in group_schemas().items():
+        for name, schema in schemas.items():
+            cs.store(group=group, name=f"schema_{name}", node=schema)
 
 
 register_configs()
+
+
+# ---------------------------------------------------------------- the check after composition
+
+ON_NAN = ("stop", "skip")
+MODES = ("max", "min")
+
+
+def _field_names(schema: type) -> list[str]:
+    return [f.name for f in dataclasses.fields(schema)]
+
+
+def _check_keys(node: Any, allowed: list[str], where: str, what: str) -> None:
+    """Every key of ``node`` must be one of ``allowed``: else one line naming the nearest and all keys."""
+    if not isinstance(node, DictConfig):
+        raise UserError(f"{where} must be a group of keys ({what}), got {node!r}")
+    for key in node:
+        if key not in allowed:
+            keys = ", ".join(k for k in allowed if k != "name") or "(none)"
+            raise UserError(f"{what} has no key {where}.{key}{did_you_mean(str(key), allowed)}. Its keys: {keys}")
+
+
+def _choice(cfg: DictConfig, group: str, registry: Registry) -> str:
+    name = cfg[group].get("name") if isinstance(cfg[group], DictConfig) else None
+    if name not in registry:
+        raise UserError(f"{registry.unknown(str(name))}; choose one with {group}=<name>")
+    return str(name)
+
+
+def check_config(cfg: DictConfig) -> None:
+    """Check a composed config before anything is built or written; fill in what model=auto stands for.
+
+    Raises a UserError with one line that says what is wrong and what to choose instead.
+    """
+    _check_keys(cfg, _field_names(Config), "", "the config")
+    task_name = str(cfg.task.get("name"))
+    if task_name not in TASKS:
+        raise UserError(f"{TASKS.unknown(task_name)}; choose one with task=<name>")
+    task = TASKS.get(task_name)
+    _check_keys(cfg.task, _field_names(TaskConfig), "task", f"task {task_name!r}")
+    metrics = [*task.metric_names, "loss"]
+    if cfg.task.main_metric not in metrics:
+        raise UserError(
+            f"task.main_metric={cfg.task.main_metric!r} is not a metric of task {task_name!r}"
+            f"{did_you_mean(str(cfg.task.main_metric), metrics)}. Its metrics: {', '.join(metrics)}"
+        )
+    if cfg.task.main_metric_mode not in MODES:
+        raise UserError(f"task.main_metric_mode must be max or min, got {cfg.task.main_metric_mode!r}")
+
+    loss_name = str(cfg.loss.get("name"))
+    try:
+        losses.check_fits(loss_name, task_name)
+    except losses.LossError as exc:
+        raise UserError(str(exc)) from None
+    schemas = group_schemas()
+    _check_keys(cfg.loss, _field_names(schemas["loss"][loss_name]), "loss", f"loss {loss_name!r}")
+
+    data_name = _choice(cfg, "data", DATASETS)
+    data.check_serves(data_name, task_name)
+    _check_keys(cfg.data, _field_names(schemas["data"][data_name]), "data", f"dataset {data_name!r}")
+
+    if cfg.model.get("name") == "auto":
+        _resolve_auto_model(cfg, DATASETS.meta(data_name)["kind"])  # checks its keys too
+    else:
+        model_name = _choice(cfg, "model", MODELS)
+        _check_keys(cfg.model, _field_names(schemas["model"][model_name]), "model", f"model {model_name!r}")
+
+    for group in ("optim", "scheduler"):
+        name = _choice(cfg, group, GROUP_REGISTRIES[group])
+        _check_keys(cfg[group], _field_names(schemas[group][name]), group, f"{group} {name!r}")
+    _check_keys(cfg.trainer, _field_names(TrainerConfig), "trainer", "trainer")
+    check_trainer_options(cfg.trainer)
+
+
+def _resolve_auto_model(cfg: DictConfig, kind: str) -> None:
+    """model=auto: the model for the data's kind, with the keys set for auto (those it does not read fail)."""
+    concrete = models.resolve_name("auto", kind)
+    schema = MODELS.meta(concrete)["schema"]
+    allowed = _field_names(schema)
+    given = {k: v for k, v in OmegaConf.to_container(cfg.model).items() if v is not None and k != "name"}
+    for key in given:
+        if key not in allowed:
+            keys = ", ".join(k for k in allowed if k != "name")
+            raise UserError(
+                f"model 'auto' is {concrete!r} for {kind} data, which has no key model.{key}"
+                f"{did_you_mean(key, allowed)}. Its keys: {keys}"
+            )
+    resolved = OmegaConf.merge(OmegaConf.structured(schema), given)
+    resolved.name = "auto"
+    with open_dict(cfg):
+        cfg.model = resolved
+
+
+def check_trainer_options(tcfg: DictConfig) -> None:
+    """trainer.* values the schema's types cannot check."""
+    if tcfg.on_nan not in ON_NAN:
+        raise UserError(f"trainer.on_nan={tcfg.on_nan!r}; use stop (end the run) or skip (skip that batch)")
+    if tcfg.num_threads is not None and tcfg.num_threads < 1:
+        raise UserError(f"trainer.num_threads must be >= 1 (or null for torch's default), got {tcfg.num_threads}")
+    if tcfg.grad_clip is not None and not tcfg.grad_clip > 0:
+        raise UserError(f"trainer.grad_clip must be > 0 (or null for no clipping), got {tcfg.grad_clip}")
+    if tcfg.log_every_n_steps < 1:
+        raise UserError(f"trainer.log_every_n_steps must be >= 1, got {tcfg.log_every_n_steps}")
+    if tcfg.log_flush_secs < 0:
+        raise UserError(f"trainer.log_flush_secs must be >= 0 (0: write each value at once), got {tcfg.log_flush_secs}")
+    if tcfg.max_epochs < 0:
+        raise UserError(f"trainer.max_epochs must be >= 0, got {tcfg.max_epochs}")
+    if tcfg.val_every_n_epochs < 1:
+        raise UserError(f"trainer.val_every_n_epochs must be >= 1 (1: every epoch), got {tcfg.val_every_n_epochs}")
+
+
+def drop_keys(data: dict[str, Any], dotted_keys: tuple[str, ...]) -> dict[str, Any]:
+    """A copy of a nested plain dict without the given dotted keys."""
+    out = OmegaConf.to_container(OmegaConf.create(data)) if data else {}
+    for dotted in dotted_keys:
+        *parents, leaf = dotted.split(".")
+        node: Any = out
+        for key in parents:
+            node = node.get(key, {}) if isinstance(node, dict) else {}
+        if isinstance(node, dict):
+            node.pop(leaf, None)
+    return out

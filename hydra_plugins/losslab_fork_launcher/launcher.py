@@ -337,7 +337,7 @@ class ForkLauncher(Launcher):
         not_started = any(r is None for r in results)  # a signal arrived before they started
         if stopped or not_started:
             if not any(r.said_how_to_resume for r in stopped):  # no job printed the command to go on
-                from trainer.signals import resume_sweep_command  # the command the jobs print
+                from trainer.train.signals import resume_sweep_command  # the command the jobs print
 
                 command = resume_sweep_command(Path(str(self.config.hydra.sweep.dir)), sys.argv[1:])
                 print(

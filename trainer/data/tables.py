@@ -1,6 +1,6 @@
 """The user's own tables: ``data=csv data.path=table.csv data.target=<column(s)>``.
 
-Importing this module registers ``csv`` (and ``parquet``, the same loader) in ``DATASETS``. The file
+``csv`` and ``parquet`` are the same loader, registered under both names. The file
 is read with pandas: ``.parquet``/``.pq`` with ``pandas.read_parquet`` (needs pyarrow), ``.tsv``
 tab-separated, anything else with ``pandas.read_csv``; ``data.options`` are passed to the reader
 (e.g. ``+data.options.sep=';'``, ``+data.options.na_values=['?']``).
@@ -26,17 +26,36 @@ split is seeded (``data.split_seed``, stratified for classes) or given per row b
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from .data import DATASETS, DataBundle, Split, split_indices, standardise
-from .errors import UserError
+from ..errors import UserError
+from ..registry import DATASETS
+from ..schema import option
+from .bundle import DataBundle, Split, SplitConfig, split_indices, standardise
 
 SPLIT_NAMES = {"train": 0, "val": 1, "valid": 1, "validation": 1, "test": 2}
 TASKS = ("multiclass", "binary", "multilabel", "regression", "count")
+
+
+@dataclass
+class TableConfig(SplitConfig):
+    """Options of data=csv and data=parquet."""
+
+    path: str | None = option(None, "the table: a .csv, .tsv or .parquet file")
+    target: Any = option(None, "the target column, or [col1,col2] for multilabel")
+    delimiter: str | None = option(None, "multilabel from one column of labels joined by this, e.g. '|'")
+    split_column: str | None = option(None, "a column whose values (train/val/test) give the split")
+    drop: list[str] = option(help="columns that are not features (ids, free text)", factory=list)
+    max_categories: int = option(50, "text columns with more distinct values are refused, not one-hot encoded")
+    options: dict[str, Any] = option(
+        help="keyword arguments for the pandas reader, e.g. +data.options.sep=';'", factory=dict
+    )
 
 
 def read_table(cfg):
@@ -329,5 +348,5 @@ def load_table(cfg, task: str) -> DataBundle:
     )
 
 
-DATASETS["csv"] = (load_table, TASKS)
-DATASETS["parquet"] = (load_table, TASKS)
+DATASETS.register("csv", load_table, tasks=TASKS, kind="table", schema=TableConfig)
+DATASETS.register("parquet", load_table, tasks=TASKS, kind="table", schema=TableConfig)

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from .errors import UserError
+from ..errors import UserError
 
 DTYPES: dict[str, torch.dtype | None] = {"32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 ALIASES = {"fp32": "32", "32-true": "32", "16": "fp16", "16-mixed": "fp16", "bf16-mixed": "bf16"}

@@ -40,7 +40,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-from .errors import UserError
+from ..errors import UserError
 
 STAMP_ENV = "LOSSLAB_RUN_STAMP"
 STAMP_FORMAT = "%Y-%m-%d_%H-%M-%S_%f"
@@ -143,7 +143,7 @@ def share_run_stamp() -> None:
     """Before Hydra starts: give every rank rank 0's timestamp, so they all name the same run directory.
 
     conf/config.yaml names the run and sweep directories ``${oc.env:LOSSLAB_RUN_STAMP,${now:...}}``.
-    Non-zero ranks also skip Hydra's .hydra/ folder and log file, which rank 0 writes.
+    Non-zero ranks also skip the log file, which rank 0 writes (rank 0 alone writes .hydra/, see the recipe).
     """
     if _launched_world_size() <= 1:
         return
@@ -153,7 +153,7 @@ def share_run_stamp() -> None:
         dist.broadcast_object_list(stamp, src=0)
         os.environ[STAMP_ENV] = str(stamp[0])
     if rank() != 0:
-        sys.argv += ["hydra.output_subdir=null", "hydra/job_logging=disabled"]
+        sys.argv += ["hydra/job_logging=disabled"]
 
 
 @contextlib.contextmanager

@@ -1,6 +1,6 @@
 """torchvision datasets read from disk: MNIST, FashionMNIST, CIFAR-10 and CelebA.
 
-Importing this module registers them in ``DATASETS``. Files are read through the real torchvision
+Files are read through the real torchvision
 classes (``torchvision.datasets.MNIST`` and friends) from ``data.root``; nothing is downloaded
 unless ``data.download=true``. The images are kept as uint8 tensors (N, C, H, W), 4x smaller than
 floats (CIFAR-10's 50k training images: 150 MB), and every batch is turned into floats on the
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -31,9 +30,36 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .data import DATASETS, DataBundle, Split
-from .errors import UserError
+from ..errors import UserError
+from ..registry import DATASETS
+from ..schema import option
+from .bundle import DataBundle, DataConfig, Split
 from .splits import train_test_indices
+
+
+@dataclass
+class ImageFilesConfig(DataConfig):
+    """Options of the image sets read from disk."""
+
+    root: str | None = option("data", "the folder holding the dataset's files")
+    download: bool = option(False, "fetch the files into data.root if they are missing")
+    random_crop_padding: int = option(0, "training split: random crop of the original size after zero padding")
+    random_flip: bool = option(False, "training split: random horizontal flip")
+
+
+@dataclass
+class TorchvisionConfig(ImageFilesConfig):
+    """MNIST, Fashion-MNIST, CIFAR-10: the validation split is carved from the train set."""
+
+    val_fraction: float = option(0.1, "fraction of the train set held out for validation (stratified)")
+
+
+@dataclass
+class CelebAConfig(ImageFilesConfig):
+    """CelebA: its own train/valid/test partition."""
+
+    image_size: int = option(64, "images resized and centre-cropped to this square size")
+    attribute: str | None = option(None, "task=binary: the attribute to predict, by name (e.g. Smiling)")
 
 
 @dataclass
@@ -252,7 +278,7 @@ def _decode_celeba(root: Path, size: int, download: bool) -> dict[str, object]:
 
 
 def _celeba_blob(root: Path, size: int, download: bool) -> dict[str, object]:
-    from . import checkpoint
+    from ..train import checkpoint
 
     cache = root / "celeba" / f"losslab_{size}px.pt"
     if cache.exists():
@@ -298,10 +324,9 @@ def load_celeba(cfg, task: str) -> DataBundle:
     return DataBundle(train, val, test, task=task, kind="image", num_outputs=num_outputs, class_names=class_names)
 
 
-VISION_DATASETS: dict[str, tuple[Callable[..., DataBundle], tuple[str, ...]]] = {
-    "mnist": (load_mnist, ("multiclass", "embedding")),
-    "fashion_mnist": (load_fashion_mnist, ("multiclass", "embedding")),
-    "cifar10": (load_cifar10, ("multiclass", "embedding")),
-    "celeba": (load_celeba, ("multilabel", "binary")),
-}
-DATASETS.update(VISION_DATASETS)
+DATASETS.register("mnist", load_mnist, tasks=("multiclass", "embedding"), kind="image", schema=TorchvisionConfig)
+DATASETS.register(
+    "fashion_mnist", load_fashion_mnist, tasks=("multiclass", "embedding"), kind="image", schema=TorchvisionConfig
+)
+DATASETS.register("cifar10", load_cifar10, tasks=("multiclass", "embedding"), kind="image", schema=TorchvisionConfig)
+DATASETS.register("celeba", load_celeba, tasks=("multilabel", "binary"), kind="image", schema=CelebAConfig)

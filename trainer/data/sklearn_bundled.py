@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import UserError
+from ..errors import UserError
 
 
 def data_folder() -> Path:

@@ -1,4 +1,4 @@
-"""Metrics for the embedding, sequence and count tasks, as torchmetrics ``Metric`` subclasses.
+"""Metrics of the embedding, sequence and count tasks that torchmetrics lacks, as ``Metric`` subclasses.
 
 They accumulate over the batches of ``evaluate()`` like any torchmetrics metric:
 

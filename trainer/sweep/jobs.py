@@ -32,7 +32,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from .errors import UserError
+from ..config import RESULT_NEUTRAL_KEYS, drop_keys
+from ..errors import UserError
 
 log = logging.getLogger("losslab")
 
@@ -40,14 +41,6 @@ JOB_FILE = "job.json"
 FAILED_FILE = "failed.json"
 METRICS_FILE = "metrics.json"
 LEDGER_FILE = "jobs.jsonl"
-# Keys that do not change what a run computes: a run finished with other values still counts as done.
-IGNORED_KEYS = (
-    "trainer.device",
-    "trainer.progress",
-    "trainer.resume",
-    "trainer.num_threads",
-    "trainer.log_flush_secs",
-)
 
 
 class SweepConflict(UserError):
@@ -57,15 +50,7 @@ class SweepConflict(UserError):
 def fingerprint(config: DictConfig | dict[str, Any]) -> dict[str, Any]:
     """The resolved config as plain JSON data, minus the keys that do not change the result."""
     container = OmegaConf.to_container(config, resolve=True) if isinstance(config, DictConfig) else config
-    data = json.loads(json.dumps(container))
-    for dotted in IGNORED_KEYS:
-        *parents, leaf = dotted.split(".")
-        node = data
-        for key in parents:
-            node = node.get(key, {}) if isinstance(node, dict) else {}
-        if isinstance(node, dict):
-            node.pop(leaf, None)
-    return data
+    return drop_keys(json.loads(json.dumps(container)), RESULT_NEUTRAL_KEYS)
 
 
 def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
@@ -79,10 +64,10 @@ def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def config_diff(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """The keys whose values differ; a key in only one of them is one that the schema of that version
+    (or that choice of model, dataset, ...) does not have, and so not a difference of the run."""
     a, b = flatten(old), flatten(new)
-    return [
-        f"{k}: {a.get(k, '(unset)')} -> {b.get(k, '(unset)')}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)
-    ]
+    return [f"{k}: {a[k]} -> {b[k]}" for k in sorted(set(a) & set(b)) if a[k] != b[k]]
 
 
 def read_json(path: Path) -> Any:
@@ -99,7 +84,7 @@ def _previous_config(run_dir: Path) -> dict[str, Any] | None:
         return job["config"]
     last = run_dir / "checkpoints" / "last.pt"
     if last.exists():
-        from . import checkpoint
+        from ..train import checkpoint
 
         try:
             return fingerprint(checkpoint.load(last).get("config") or {})
@@ -119,8 +104,9 @@ def decide(run_dir: Path, config: dict[str, Any]) -> str:
                 "use a new hydra.sweep.dir, or delete that folder to run this job again"
             )
         return "fresh"
-    if previous != config:
-        changes = "; ".join(config_diff(previous, config)[:5])
+    differences = config_diff(previous, config)
+    if differences:
+        changes = "; ".join(differences[:5])
         raise SweepConflict(
             f"{run_dir} holds a run of a different configuration ({changes}). "
             "A sweep resumes only identical jobs: use a new hydra.sweep.dir, or delete that folder to rerun it"

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .errors import UserError
+from ..errors import UserError
 
 LAST, PREVIOUS, BEST = "last.pt", "last.prev.pt", "best.pt"
 # Keys every losslab checkpoint has; a file without them is not one.

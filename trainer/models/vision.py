@@ -1,4 +1,4 @@
-"""torchvision's image classifiers, sized to the data; importing this module registers them in ``MODELS``.
+"""torchvision's image classifiers, sized to the data.
 
 ``resnet18``, ``resnet34``, ``resnet50`` and ``mobilenet_v3_small`` are built with ``weights=None``
 (nothing is downloaded), ``num_classes`` = the loss's head size, and a first convolution that takes
@@ -19,13 +19,15 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from .errors import UserError
-from .models import MODELS
+from ..errors import UserError
+from ..registry import MODELS
+from ..schema import option
 
 log = logging.getLogger("losslab")
 
@@ -113,10 +115,18 @@ def load_weights(model: nn.Module, path: str, family: str) -> None:
     log.info("loaded %d tensors from %s; starting fresh: %s", len(fitting), path, ", ".join(fresh) or "none")
 
 
-VISION_MODELS: dict[str, Callable[..., nn.Module]] = {
-    "resnet18": _resnet("resnet18"),
-    "resnet34": _resnet("resnet34"),
-    "resnet50": _resnet("resnet50"),
-    "mobilenet_v3_small": _mobilenet_v3_small,
-}
-MODELS.update(VISION_MODELS)
+@dataclass
+class ResNetConfig:
+    name: str = "resnet18"
+    weights: str | None = option(None, "pretrained weights from a local file (a state_dict or a losslab checkpoint)")
+
+
+@dataclass
+class MobileNetConfig(ResNetConfig):
+    name: str = "mobilenet_v3_small"
+    dropout: float = option(0.2, "dropout before the classifier's last layer")
+
+
+for _arch in ("resnet18", "resnet34", "resnet50"):
+    MODELS.register(_arch, _resnet(_arch), schema=ResNetConfig)
+MODELS.register("mobilenet_v3_small", _mobilenet_v3_small, schema=MobileNetConfig)
