@@ -62,18 +62,25 @@ def main(cfg: DictConfig) -> float | dict | None:
         _config.check_config(cfg)
         results = train(cfg, run_dir)
     except Interrupted as exc:
-        _stopped(exc, resume_command(run_dir, list(HydraConfig.get().overrides.task)))
+        _stopped(exc, resume_command(run_dir, _overrides()))
     except UserError as exc:
         remove_if_empty(run_dir)  # Hydra made the folder; a refused run leaves nothing behind
         if os.environ.get(FULL_ERROR) == "1":
             raise
+        message = str(exc)
+        if getattr(exc, "resumable", False):  # a failed write: say how to go on once there is room
+            message += f"; once it can be written, resume with: {resume_command(run_dir, _overrides())}"
         # Here, not in cli(): an exception leaving this function makes Hydra print a line of its own.
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {message}", file=sys.stderr)
         sys.exit(2)
     main_key = f"val/{cfg.task.main_metric}"
     if is_main():  # under torchrun, rank 0 speaks for all
         print(_summary(cfg, run_dir, results))
     return results.get(main_key)
+
+
+def _overrides() -> list[str]:
+    return list(HydraConfig.get().overrides.task)
 
 
 def _stopped(exc: Interrupted, command: str) -> None:

@@ -3,11 +3,11 @@ schedulers.
 
     MODELS = Registry("model")
 
-    @MODELS.register("mlp", kinds=("table",), options=MLPOptions)
+    @MODELS.register("mlp", schema=MLPConfig)
     def mlp(cfg, input_shape, out_features): ...
 
     MODELS.get("mlp")          # the builder
-    MODELS.meta("mlp")         # {"kinds": ("table",), "options": MLPOptions}
+    MODELS.meta("mlp")         # {"schema": MLPConfig}
     MODELS.get("mpl")          # UnknownName: unknown model 'mpl' (did you mean mlp?). Models: cnn, mlp, ...
 
 Modules register their objects with the registry instances below (fvcore's ``Registry``, timm's

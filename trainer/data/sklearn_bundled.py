@@ -3,7 +3,7 @@
 scikit-learn ships these as small CSV files inside ``sklearn/datasets/data``. Reading the files
 directly, instead of calling ``sklearn.datasets.load_*``, skips importing scikit-learn: about 1 s
 (most of it scipy) that every default run would otherwise pay before its first step (README
-"Performance"). The arrays are the ones the sklearn loaders return (tests/test_splits.py compares
+"Performance"). The arrays are the ones the sklearn loaders return (tests/data/test_splits.py compares
 them); diabetes comes unscaled (``load_diabetes(scaled=False)``), as losslab standardises every
 table itself. Should a scikit-learn release move the files, the sklearn loader is used instead.
 """

@@ -284,7 +284,7 @@ def _celeba_blob(root: Path, size: int, download: bool) -> dict[str, object]:
     if cache.exists():
         return checkpoint.load(cache)
     blob = _decode_celeba(root, size, download)
-    with contextlib.suppress(OSError):  # a read-only data folder: decode again next time
+    with contextlib.suppress(OSError, checkpoint.WriteError):  # a read-only data folder: decode again next time
         checkpoint.save_atomic(blob, cache)
     return blob
 

@@ -15,6 +15,7 @@ reads the lines of the current invocation at the end and prints which jobs faile
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import logging
@@ -32,7 +33,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from ..config import RESULT_NEUTRAL_KEYS, drop_keys
+from ..config import RESULT_NEUTRAL_KEYS, check_config, drop_keys
 from ..errors import UserError
 
 log = logging.getLogger("losslab")
@@ -119,18 +120,6 @@ def decide(run_dir: Path, config: dict[str, Any]) -> str:
     return "fresh"
 
 
-def _restore_hydra_files(run_dir: Path) -> None:
-    """Hydra writes a job's .hydra/config.yaml and overrides.yaml before the job starts; when the job
-    then refuses the folder, rewrite them from the job.json of the run that is really there."""
-    job = read_json(run_dir / JOB_FILE)
-    if not job or "config" not in job:
-        return
-    hydra_dir = run_dir / ".hydra"
-    hydra_dir.mkdir(exist_ok=True)
-    OmegaConf.save(OmegaConf.create(job["config"]), hydra_dir / "config.yaml")
-    OmegaConf.save(OmegaConf.create(list(job.get("overrides", []))), hydra_dir / "overrides.yaml")
-
-
 def _clear_stale(run_dir: Path) -> None:
     """Before a fresh start: drop what an earlier attempt of the same job left without a checkpoint."""
     for path in run_dir.glob("events.out.tfevents.*"):
@@ -201,14 +190,12 @@ def run_sweep_job(cfg: DictConfig, run_dir: Path, train_fn: Callable[[DictConfig
 
 def _run_job(cfg: DictConfig, run_dir: Path, train_fn, sweep_dir: Path, name: str, entry: dict) -> dict | None:
     overrides = entry["overrides"]
+    with contextlib.suppress(UserError):  # train_fn checks again and records a refusal as this job's failure
+        check_config(cfg)  # the fingerprint is of the checked config (model=auto as the model it stands for)
     main_key = f"val/{cfg.task.main_metric}"
     config = fingerprint(cfg)
     started = time.time()
-    try:
-        action = decide(run_dir, config)
-    except SweepConflict:
-        _restore_hydra_files(run_dir)  # Hydra wrote this job's .hydra files over the other run's
-        raise
+    action = decide(run_dir, config)  # a conflict leaves the folder as it is (the run writes .hydra/ itself)
 
     if action == "skip":
         results = read_json(run_dir / METRICS_FILE) or {}

@@ -8,6 +8,8 @@ the newest one that reads back, and says so when it has to fall back.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import random
 import shutil
@@ -22,6 +24,43 @@ import torch
 from ..errors import UserError
 
 LAST, PREVIOUS, BEST = "last.pt", "last.prev.pt", "best.pt"
+
+
+class WriteError(UserError):
+    """The run could not write a file into its folder: the disk is full, the folder is not writable, or
+    it was removed while the run was going. The message says which, and where."""
+
+    resumable = False  # whether a checkpoint is left to resume from
+
+
+def write_failure(exc: BaseException, path: Path) -> WriteError:
+    """A one-line :class:`WriteError` for an OSError (or torch's RuntimeError of a failed write) on ``path``."""
+    code = getattr(exc, "errno", None)
+    if code in (errno.ENOSPC, errno.EDQUOT):
+        what = "the disk is full"
+    elif code in (errno.EACCES, errno.EPERM, errno.EROFS):
+        what = "the folder is not writable"
+    elif code == errno.ENOENT and not path.parent.exists():
+        what = "its folder was removed while the run was going"
+    elif isinstance(exc, OSError):
+        what = os.strerror(code) if code else str(exc)
+    else:  # torch's writer reports a short write as a RuntimeError; the space left says why
+        free = _free_bytes(path.parent)
+        what = "the disk is full" if free is not None and free < 1 << 20 else f"the write failed ({_first_line(exc)})"
+    return WriteError(f"cannot write {path}: {what}")
+
+
+def _free_bytes(folder: Path) -> int | None:
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return None
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[-1].strip()
+
+
 # Keys every losslab checkpoint has; a file without them is not one.
 REQUIRED_KEYS = frozenset({"model", "optimizer", "scheduler", "epoch", "global_step", "rng", "config"})
 
@@ -33,13 +72,21 @@ def save_atomic(state: dict[str, Any], path: Path, keep_previous: bool = False) 
     ``path`` (rename is atomic on POSIX); the folder is fsynced so the rename itself survives a crash.
     With ``keep_previous`` the file being replaced is first renamed to ``<stem>.prev.pt``, so that a
     later corrupted ``path`` (disk full, a copy cut short) still leaves one good generation behind.
+    A failed write (disk full, folder not writable or removed) removes the temporary file, leaves
+    ``path`` as it was and raises a :class:`WriteError`.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        torch.save(state, f)
-        f.flush()
-        os.fsync(f.fileno())
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        if isinstance(exc, (OSError, RuntimeError)):
+            raise write_failure(exc, path) from exc
+        raise
     if keep_previous and path.exists():
         # Between these two renames only the .prev file exists; load_latest falls back to it.
         os.replace(path, previous_path(path))
@@ -55,14 +102,19 @@ def duplicate_atomic(source: Path, path: Path) -> None:
     place, only replaced, so the two names can share one file. Elsewhere, a copy.
     """
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.unlink(missing_ok=True)
     try:
-        os.link(source, tmp)
-    except OSError:  # no hard links here (some network and FAT filesystems): copy the bytes
-        shutil.copyfile(source, tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-    os.replace(tmp, path)
+        tmp.unlink(missing_ok=True)
+        try:
+            os.link(source, tmp)
+        except OSError:  # no hard links here (some network and FAT filesystems): copy the bytes
+            shutil.copyfile(source, tmp)
+            with open(tmp, "rb") as f:
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise write_failure(exc, path) from exc
     _fsync_dir(path.parent)
 
 
@@ -98,6 +150,11 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
         missing = sorted(REQUIRED_KEYS - set(state)) if isinstance(state, dict) else ["(not a dict)"]
         raise UserError(f"checkpoint {path} is not a losslab training checkpoint (missing {', '.join(missing)})")
     return state
+
+
+def newest(ckpt_dir: Path) -> Path | None:
+    """The checkpoint a resume would try first (see :func:`load_latest`), or None."""
+    return next((p for p in (ckpt_dir / n for n in (LAST, PREVIOUS, BEST)) if p.exists()), None)
 
 
 @dataclass

@@ -57,7 +57,10 @@ class RunLogger:
         writer = RecordWriter(records)
         for event in events:
             writer.write(event.SerializeToString())
-        self._file.write(records.getbuffer())
+        try:
+            self._file.write(records.getbuffer())
+        except OSError as exc:  # name the file: the run reports where it could not write
+            raise OSError(exc.errno, exc.strerror, self._file.name) from exc
 
     def scalar(self, tag: str, value: float, step: int) -> None:
         now = time.time()  # the event's wall time is when it was logged, not when it is written
@@ -104,10 +107,12 @@ class RunLogger:
         return event_file_sizes(self.run_dir)
 
     def close(self) -> None:
-        self.flush()
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        try:
+            self.flush()
+        finally:  # closed even when the last write fails (a full disk)
+            if self._file is not None:
+                self._file.close()
+                self._file = None
 
 
 def event_file_sizes(run_dir: Path) -> dict[str, int]:

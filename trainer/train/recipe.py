@@ -16,6 +16,7 @@ with a checkpoint that records the position inside the epoch.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -59,6 +60,10 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             try:
                 recipe.fit()
                 return recipe.finish()
+            except OSError as exc:  # an event file or metrics.json could not be written
+                raise recipe.kept(checkpoint.write_failure(exc, Path(exc.filename or run_dir))) from exc
+            except checkpoint.WriteError as exc:
+                raise recipe.kept(exc) from exc
             finally:
                 recipe.cleanup()
         except Exception as exc:
@@ -133,14 +138,19 @@ class Recipe:
         # The run's resolved config and overrides, for every checkpoint (resolved once).
         self.run_config = {"config": OmegaConf.to_container(cfg, resolve=True), "overrides": _overrides()}
 
-        # Everything is checked and built: from here on the run writes into its folder.
-        if distributed.is_main():
-            write_run_config(self.run_dir, cfg)
-            if resumed is not None:  # rank 0 owns the event files; drop what was logged after the checkpoint
-                truncate_events(self.run_dir, resumed.state.get("events", {}))
+        self.resumed_events = resumed.state.get("events", {}) if resumed is not None else None
         self.logger = (
             RunLogger(self.run_dir, tcfg.log_flush_secs) if distributed.is_main() else distributed.NullLogger()
         )
+
+    def start_writing(self) -> None:
+        """Everything is checked and built: from here on the run writes into its folder."""
+        if not distributed.is_main():  # rank 0 owns the run's files
+            return
+        write_run_config(self.run_dir, self.cfg)
+        self.ckpt_dir.mkdir(exist_ok=True)  # a checkpoint finds it gone if it is removed during the run
+        if self.resumed_events is not None:  # drop what was logged after the checkpoint
+            truncate_events(self.run_dir, self.resumed_events)
 
     # ---------------------------------------------------------------- fit
 
@@ -158,6 +168,7 @@ class Recipe:
         self.train_time, self.first_step_time = 0.0, None
 
         stop.arm()  # from the first step on, a signal stops at a step boundary, with a checkpoint
+        self.start_writing()
         for epoch in range(state.epoch, max_epochs):
             epoch_started = time.perf_counter()
             self.model.train()
@@ -292,12 +303,21 @@ class Recipe:
             (self.run_dir / "metrics.json").write_text(json.dumps(results, indent=2) + "\n")
         return results
 
+    def kept(self, exc: checkpoint.WriteError) -> checkpoint.WriteError:
+        """``exc`` with what a resume can start from: the last good checkpoint, untouched."""
+        last = checkpoint.newest(self.ckpt_dir)
+        kept = f"the last good checkpoint is kept: {last}" if last else "no checkpoint is left to resume from"
+        error = checkpoint.WriteError(f"{exc}; {kept}")
+        error.resumable = last is not None
+        return error
+
     def cleanup(self) -> None:
         """Close the progress bar and the event files, also when the run stops early."""
         if self.progress is not None:
             self.progress.close()
         if self.logger is not None:
-            self.logger.close()
+            with contextlib.suppress(OSError):  # a full disk has been reported already
+                self.logger.close()
 
 
 # ---------------------------------------------------------------- builders and checks

@@ -16,7 +16,7 @@ import torch
 
 import losses
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 NATURAL_SIZE = {"multiclass": 10, "multilabel": 10, "binary": 1, "regression": 1}
 N = 12
 

@@ -443,7 +443,7 @@ def init_weights(cfg) -> dict[str, torch.Tensor]:
     """The model's initial weights for this config (the same seeded construction as train())."""
     from trainer.data import build_data
     from trainer.models import build_model
-    from trainer.train import build_loss, seed_everything
+    from trainer.train.recipe import build_loss, seed_everything
 
     seed_everything(cfg.seed)
     data = build_data(cfg.data, cfg.task.name)

@@ -87,7 +87,7 @@ def test_clear_errors(kwargs, fragment):
 
 def test_the_trainer_computes_auto_weights_from_the_training_split_only():
     from trainer.data import build_data
-    from trainer.train import build_loss
+    from trainer.train.recipe import build_loss
 
     cfg = compose("task=binary", "loss.pos_weight=auto", "loss.label_smoothing=0.1")
     data = build_data(cfg.data, "binary")
