@@ -30,7 +30,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .registry import LossError, LossInfo
+from .info import LossError, LossInfo
 
 EFFECTIVE_NUM_BETA = 0.999
 WEIGHT_METHODS = ("auto", "inv_freq", "effective_num")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from torch import nn
@@ -18,49 +17,12 @@ from torch import nn
 from trainer.registry import Registry, did_you_mean
 from trainer.tasks import TASK_NAMES
 
+from . import class_weights
+from .info import LossDoesNotFitTaskError, LossError, LossInfo, UnknownLossError
+
 TASKS: tuple[str, ...] = TASK_NAMES
 
 NATIVE = "native"
-
-
-class LossError(ValueError):
-    """A user-facing mistake in choosing or configuring a loss (unknown name, wrong task, bad parameter)."""
-
-
-class UnknownLossError(LossError):
-    pass
-
-
-class LossDoesNotFitTaskError(LossError):
-    pass
-
-
-@dataclass(frozen=True)
-class LossInfo:
-    """What the registry knows about one loss."""
-
-    name: str
-    cls: type[nn.Module]
-    natural_task: str
-    # task -> "native" or a short description of the adaptation ("one-hot targets", "2-way head", ...)
-    fits: dict[str, str]
-    # task -> why it does not fit (only for tasks where a user might reasonably try it)
-    why_not: dict[str, str] = field(default_factory=dict)
-    needs_output: str = "logits"
-    needs_target: str = ""
-    summary: str = ""
-
-    def params(self) -> dict[str, inspect.Parameter]:
-        """The loss's own parameters (its constructor's keyword arguments, minus ``task``)."""
-        signature = inspect.signature(self.cls.__init__)
-        return {
-            name: p
-            for name, p in signature.parameters.items()
-            if name not in ("self", "task") and p.kind is p.KEYWORD_ONLY
-        }
-
-    def defaults(self) -> dict[str, Any]:
-        return {name: p.default for name, p in self.params().items()}
 
 
 LOSSES: Registry[LossInfo] = Registry("loss")
@@ -161,7 +123,6 @@ def build(
         raise LossError(
             f"loss {name!r} has no parameter(s) {', '.join(unknown)}. Its parameters: {', '.join(accepted) or '(none)'}"
         )
-    from . import class_weights  # resolves weight='auto' & co. from the labels
-
+    # weight='auto' & co. are resolved from the labels.
     params = class_weights.resolve(loss, task, params, labels, num_classes)
     return loss.cls(task=task, **params)

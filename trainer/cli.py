@@ -266,7 +266,7 @@ def print_help(overrides: list[str]) -> None:
         "       python -m trainer -m key=a,b,c ...         a sweep: one job per combination",
         "       python -m trainer task=binary --help       the keys of those choices",
         "",
-        "Groups (choose one option of each):",
+        f"Groups (choose one option of each; the losses listed fit task={cfg.task.name}):",
     ]
     for group in GROUPS:
         options = [o for o in _options(group) if not o.startswith("schema_")]
@@ -274,10 +274,7 @@ def print_help(overrides: list[str]) -> None:
             import losses
 
             options = [o for o in options if o in losses.available(cfg.task.name)]
-            group_label = f"loss (for {cfg.task.name})"
-        else:
-            group_label = group
-        lines.append(_wrap(f"  {group_label + ':':<22} ", ", ".join(options), width))
+        lines.append(_wrap(f"  {group + ':':<16} ", ", ".join(options), width))
     lines += ["", "Keys of these choices (key=value to change one):"]
     for group in ("task", "loss", "model", "data", "optim", "scheduler", "trainer"):
         node = cfg[group]

@@ -195,7 +195,8 @@ def _check_keys(node: Any, allowed: list[str], where: str, what: str) -> None:
     for key in node:
         if key not in allowed:
             keys = ", ".join(k for k in allowed if k != "name") or "(none)"
-            raise UserError(f"{what} has no key {where}.{key}{did_you_mean(str(key), allowed)}. Its keys: {keys}")
+            dotted = f"{where}.{key}" if where else str(key)
+            raise UserError(f"{what} has no key {dotted}{did_you_mean(str(key), allowed)}. Its keys: {keys}")
 
 
 def _choice(cfg: DictConfig, group: str, registry: Registry) -> str:

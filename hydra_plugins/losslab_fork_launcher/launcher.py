@@ -1,12 +1,12 @@
 """Run a sweep's jobs in worker processes forked from a warm process that has imported the harness.
 
 Hydra's joblib launcher starts fresh interpreters (loky): each worker imports torch, torchmetrics
-and the harness again, about 4 s per worker on a 2-core machine, which is longer than a small job
-trains. Here the workers start with those modules already imported (copy-on-write), so a sweep of
+and the harness again, which takes longer than a small job trains (docs/performance.md). Here the
+workers start with those modules already imported (copy-on-write), so a sweep of
 small jobs keeps every core busy from its first second.
 
-The imports take about 2 s, and before the first job Hydra's sweeper spends about 1 s composing
-every job's config to validate the sweep. The launcher therefore forks a *preloader* process as
+Before the first job Hydra's sweeper also composes every job's config to validate the sweep. The
+launcher therefore forks a *preloader* process as
 soon as Hydra sets it up: the preloader imports the ``preload`` modules on one core while the
 sweep process validates on another, and the job workers are forked from the preloader when the
 jobs arrive. The sweep process sends it the job overrides and gets each job's result back (pipes,
@@ -237,9 +237,9 @@ class ForkLauncher(Launcher):
         """Keep each job config the sweeper composes to validate a batch, for the job's worker.
 
         Hydra's basic sweeper composes every job's config before launching a batch, only to check
-        that it composes; the worker would then compose it again (~75 ms a job on a 2-core machine,
-        most of the time between two jobs). Kept pickled (~1 ms, ~20 KB), a job's config costs its
-        worker ~2 ms to load. A config that does not pickle, or a job the sweeper did not validate
+        that it composes; the worker would then compose it again, most of the time between two small
+        jobs. Kept pickled, a job's config costs its worker a fraction of that to load. A config that
+        does not pickle, or a job the sweeper did not validate
         (losslab's Optuna sweeper launches its trials directly), is composed in the worker as before.
         """
         loader = hydra_context.config_loader

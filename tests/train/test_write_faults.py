@@ -116,8 +116,8 @@ def test_a_run_on_a_full_file_system_ends_with_one_line_and_the_resume_command(t
         assert result.returncode == 2, result.stderr
         assert len(lines) == 1 and lines[0].startswith(f"error: cannot write {run_dir}"), result.stderr
         assert "the disk is full" in lines[0] and "the last good checkpoint is kept" in lines[0]
-        assert f"resume with: python -m trainer trainer.max_epochs=6 hydra.run.dir={run_dir}" in lines[0]
-        assert "trainer.resume=true" in lines[0]
+        assert "resume with: python -m trainer trainer.max_epochs=6 " in lines[0]
+        assert lines[0].endswith(f"hydra.run.dir={run_dir} trainer.resume=true")
         assert not list(run_dir.rglob("*.tmp"))
         assert checkpoint.load(run_dir / "checkpoints" / checkpoint.LAST)["epoch"] >= 1
     finally:

@@ -5,7 +5,7 @@
     sklearn.model_selection.train_test_split(np.arange(n), test_size=f, random_state=seed, stratify=y)
 
 returns (tests/data/test_splits.py compares them over many sizes, seeds and label mixes), so every split
-losslab has made stays the same. Importing scikit-learn costs about 1 s (most of it scipy) before a
+losslab has made stays the same. Importing scikit-learn (most of it scipy) would delay every
 run's first step; these thirty lines of NumPy do not.
 
 The algorithm (sklearn's ``ShuffleSplit`` / ``StratifiedShuffleSplit``), with ``RandomState(seed)``:

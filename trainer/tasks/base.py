@@ -16,7 +16,7 @@ from torch import Tensor
 
 from ..errors import UserError
 
-if TYPE_CHECKING:  # torchmetrics takes ~1 s to import: only when a run first evaluates
+if TYPE_CHECKING:  # torchmetrics is slow to import: only when a run first evaluates
     from torchmetrics import Metric
 
 

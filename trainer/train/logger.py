@@ -10,9 +10,8 @@ Writing in-process also makes ``positions()`` exact without waiting for anything
 which ``positions()`` (every checkpoint: each validated epoch) and ``close()`` call, and which
 ``scalar()`` itself calls once ``flush_secs`` have passed since the last write (so a long epoch's
 train/loss, or the epochs between validations, still reach a live TensorBoard). Building and
-writing a record in the middle of the step loop cost about 60 us, and the steps after it ran slower
-for it: 4-5% of the step time of the table MLPs, which log after step 10 and step 13 of their
-13-step epochs; a write after each of their unvalidated epochs, 6-7% (``scripts/bench.py``).
+writing a record in the middle of the step loop slows the steps after it, which shows on the table
+MLPs' tiny epochs (figures in docs/performance.md).
 
 Hyperparameters are written with ``torch.utils.tensorboard.summary.hparams`` into the run's own
 event file. ``SummaryWriter.add_hparams`` would instead open a new sub-run per call, which splits

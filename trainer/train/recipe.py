@@ -421,7 +421,7 @@ def write_run_config(run_dir: Path, cfg: DictConfig) -> None:
 
     folder = run_dir / ".hydra"
     folder.mkdir(parents=True, exist_ok=True)
-    OmegaConf.save(cfg, folder / "config.yaml")
+    OmegaConf.save(cfg, folder / "config.yaml", resolve=True)  # readable without losslab's resolvers
     if HydraConfig.initialized():
         hydra_cfg = HydraConfig.get()
         OmegaConf.save(OmegaConf.create({"hydra": OmegaConf.to_container(hydra_cfg)}), folder / "hydra.yaml")

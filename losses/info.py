@@ -1,0 +1,49 @@
+"""What the loss registry knows about one loss (``LossInfo``), and the errors of choosing one."""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from typing import Any
+
+from torch import nn
+
+
+class LossError(ValueError):
+    """A user-facing mistake in choosing or configuring a loss (unknown name, wrong task, bad parameter)."""
+
+
+class UnknownLossError(LossError):
+    pass
+
+
+class LossDoesNotFitTaskError(LossError):
+    pass
+
+
+@dataclass(frozen=True)
+class LossInfo:
+    """What the registry knows about one loss."""
+
+    name: str
+    cls: type[nn.Module]
+    natural_task: str
+    # task -> "native" or a short description of the adaptation ("one-hot targets", "2-way head", ...)
+    fits: dict[str, str]
+    # task -> why it does not fit (only for tasks where a user might reasonably try it)
+    why_not: dict[str, str] = field(default_factory=dict)
+    needs_output: str = "logits"
+    needs_target: str = ""
+    summary: str = ""
+
+    def params(self) -> dict[str, inspect.Parameter]:
+        """The loss's own parameters (its constructor's keyword arguments, minus ``task``)."""
+        signature = inspect.signature(self.cls.__init__)
+        return {
+            name: p
+            for name, p in signature.parameters.items()
+            if name not in ("self", "task") and p.kind is p.KEYWORD_ONLY
+        }
+
+    def defaults(self) -> dict[str, Any]:
+        return {name: p.default for name, p in self.params().items()}
