@@ -25,7 +25,7 @@ TASKS: tuple[str, ...] = TASK_NAMES
 NATIVE = "native"
 
 
-LOSSES: Registry[LossInfo] = Registry("loss")
+LOSSES: Registry[LossInfo] = Registry("loss", plural="losses")
 
 LossT = TypeVar("LossT", bound=type[nn.Module])
 
