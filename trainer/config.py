@@ -299,3 +299,13 @@ def drop_keys(data: dict[str, Any], dotted_keys: tuple[str, ...]) -> dict[str, A
         if isinstance(node, dict):
             node.pop(leaf, None)
     return out
+
+
+def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    """{'a': {'b': 1}} -> {'a.b': 1}; lists stay values."""
+    if not isinstance(data, dict):
+        return {prefix: data}
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        flat.update(flatten(value, f"{prefix}{key}." if isinstance(value, dict) and value else f"{prefix}{key}"))
+    return {k.rstrip("."): v for k, v in flat.items()}

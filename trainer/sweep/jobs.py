@@ -33,7 +33,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from ..config import RESULT_NEUTRAL_KEYS, check_config, drop_keys
+from ..config import RESULT_NEUTRAL_KEYS, check_config, drop_keys, flatten
 from ..errors import UserError
 
 log = logging.getLogger("losslab")
@@ -52,16 +52,6 @@ def fingerprint(config: DictConfig | dict[str, Any]) -> dict[str, Any]:
     """The resolved config as plain JSON data, minus the keys that do not change the result."""
     container = OmegaConf.to_container(config, resolve=True) if isinstance(config, DictConfig) else config
     return drop_keys(json.loads(json.dumps(container)), RESULT_NEUTRAL_KEYS)
-
-
-def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
-    """{'a': {'b': 1}} -> {'a.b': 1}; lists stay values."""
-    if not isinstance(data, dict):
-        return {prefix: data}
-    flat: dict[str, Any] = {}
-    for key, value in data.items():
-        flat.update(flatten(value, f"{prefix}{key}." if isinstance(value, dict) and value else f"{prefix}{key}"))
-    return {k.rstrip("."): v for k, v in flat.items()}
 
 
 def config_diff(old: dict[str, Any], new: dict[str, Any]) -> list[str]:

@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import RESULT_NEUTRAL_KEYS, SWEEP_GROUPS
-from .jobs import FAILED_FILE, JOB_FILE, METRICS_FILE, flatten, read_json
+from ..config import RESULT_NEUTRAL_KEYS, SWEEP_GROUPS, flatten
+from .jobs import FAILED_FILE, JOB_FILE, METRICS_FILE, read_json
 
 # Overrides that never tell two configurations apart: the seed (runs of one configuration differ in
 # it), the groups that only pick configs, and the keys that do not change a result.

@@ -16,7 +16,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 
-from ..config import RESULT_NEUTRAL_KEYS, RESUME_MAY_CHANGE
+from ..config import RESULT_NEUTRAL_KEYS, RESUME_MAY_CHANGE, flatten
 from ..errors import UserError
 from . import checkpoint
 
@@ -111,19 +111,9 @@ def restore(loaded: checkpoint.Loaded, cfg, model, optimizer, scheduler, scaler)
     return state, [json.dumps(entry) for entry in entries]
 
 
-def _flat(data: Any, prefix: str = "") -> dict[str, Any]:
-    """{'a': {'b': 1}} -> {'a.b': 1}; lists stay values."""
-    if not isinstance(data, dict):
-        return {prefix: data}
-    flat: dict[str, Any] = {}
-    for key, value in data.items():
-        flat.update(_flat(value, f"{prefix}{key}."))
-    return {k.rstrip("."): v for k, v in flat.items()}
-
-
 def _warn_config_changes(saved: dict[str, Any], cfg: DictConfig, overrides: list[str] | None) -> None:
     """A resume with other settings is allowed (e.g. a lower lr after a NaN), but it is said out loud."""
-    old, new = _flat(saved), _flat(OmegaConf.to_container(cfg, resolve=True))
+    old, new = flatten(saved), flatten(OmegaConf.to_container(cfg, resolve=True))
     # A key in only one of them is one the schema of that version or that choice does not read.
     ignored = {*RESULT_NEUTRAL_KEYS, *RESUME_MAY_CHANGE}
     changes = [f"{k}: {old[k]} -> {new[k]}" for k in sorted(old) if k in new and k not in ignored and old[k] != new[k]]
