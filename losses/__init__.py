@@ -5,6 +5,12 @@
     >>> losses.available("multilabel")
 
 Every loss takes the model's raw output and the task's native target; see ``losses.registry``.
+A user's own loss registers the same way, from their own module:
+
+    @losses.register("entropy_ce", natural_task="multiclass", fits={"multiclass": "native"})
+    class EntropyCE(losses.TaskLoss): ...
+
+``losses.from_config`` builds a loss from any config form (a name, a user's ``target``, ``combo``).
 """
 
 from . import (  # noqa: F401  (importing a loss module registers its losses)
@@ -27,7 +33,10 @@ from . import (  # noqa: F401  (importing a loss module registers its losses)
     soft_ce,
     soft_margin,
 )
+from . import from_config
 from .base import TaskLoss
+from .combo import Combo
+from .custom import CustomLoss
 from .registry import (
     TASKS,
     LossDoesNotFitTaskError,
@@ -39,10 +48,13 @@ from .registry import (
     build,
     check_fits,
     info,
+    register,
 )
 
 __all__ = [
     "TASKS",
+    "Combo",
+    "CustomLoss",
     "LossDoesNotFitTaskError",
     "LossError",
     "LossInfo",
@@ -52,5 +64,7 @@ __all__ = [
     "available",
     "build",
     "check_fits",
+    "from_config",
     "info",
+    "register",
 ]

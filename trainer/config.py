@@ -140,10 +140,11 @@ def auto_model_schema() -> type:
 
 @functools.cache
 def group_schemas() -> dict[str, dict[str, type]]:
-    """group -> option name -> schema dataclass, for every group a user picks from."""
+    """group -> option name -> schema dataclass, for every group a user picks from (the open
+    schemas of what users bring are in ``OPEN_SCHEMAS``)."""
     return {
         "loss": {info.name: loss_schema(info) for info in losses.all_infos()},
-        "data": {name: DATASETS.meta(name)["schema"] for name in DATASETS},
+        "data": {name: DATASETS.meta(name)["schema"] for name in DATASETS if not DATASETS.meta(name).get("open")},
         "model": {**{name: MODELS.meta(name)["schema"] for name in MODELS}, "auto": auto_model_schema()},
         "optim": {name: OPTIMIZERS.meta(name)["schema"] for name in OPTIMIZERS},
         "scheduler": {name: SCHEDULERS.meta(name)["schema"] for name in SCHEDULERS},
@@ -162,6 +163,24 @@ def _task_attribute(name: str, attribute: str) -> str:
     return getattr(TASKS.get(name), {"main_metric": "main_metric", "mode": "mode"}[attribute])
 
 
+def _open_schemas() -> dict[str, dict[str, dict[str, Any]]]:
+    """What users bring takes the arguments of their own class or function, so its schema is open to
+    any key: :func:`check_config` compares those keys with the signature instead."""
+    from .data.custom import CustomDataConfig
+
+    return {
+        "loss": {"custom": {"name": "custom", "target": None}, "combo": {"name": "combo", "terms": {}}},
+        "model": {"custom": {"name": "custom", "target": None}},
+        "data": {"custom": OmegaConf.to_container(OmegaConf.structured(CustomDataConfig))},
+    }
+
+
+def _open(node: dict[str, Any]) -> DictConfig:
+    config = OmegaConf.create(node)
+    OmegaConf.set_struct(config, False)  # Hydra keeps a node's own flag when it closes the config
+    return config
+
+
 def register_configs() -> None:
     OmegaConf.register_new_resolver("losslab.task", _task_attribute, replace=True)
     # hydra.job.config.override_dirname.exclude_keys (conf/config.yaml) reads the neutral keys from here.
@@ -173,6 +192,9 @@ def register_configs() -> None:
     for group, schemas in group_schemas().items():
         for name, schema in schemas.items():
             cs.store(group=group, name=f"schema_{name}", node=schema)
+    for group, nodes in _open_schemas().items():
+        for name, node in nodes.items():
+            cs.store(group=group, name=f"schema_{name}", node=_open(node))
 
 
 register_configs()
@@ -206,8 +228,10 @@ def _choice(cfg: DictConfig, group: str, registry: Registry) -> str:
     return str(name)
 
 
-def check_config(cfg: DictConfig) -> None:
-    """Check a composed config before anything is built or written; fill in what model=auto stands for.
+def check_config(cfg: DictConfig, choices: dict[str, str] | None = None) -> None:
+    """Check a composed config before anything is built or written; fill in what model=auto stands for
+    and the names of what users bring in ``_target_`` form (``choices``: the option chosen in each
+    group, e.g. {"loss": "entropy_ce"}; by default Hydra's).
 
     Raises a UserError with one line that says what is wrong and what to choose instead.
     """
@@ -226,20 +250,22 @@ def check_config(cfg: DictConfig) -> None:
     if cfg.task.main_metric_mode not in MODES:
         raise UserError(f"task.main_metric_mode must be max or min, got {cfg.task.main_metric_mode!r}")
 
-    loss_name = str(cfg.loss.get("name"))
-    try:
-        losses.check_fits(loss_name, task_name)
-    except losses.LossError as exc:
-        raise UserError(str(exc)) from None
+    choices = _hydra_choices() if choices is None else choices
+    _check_loss(cfg, task_name, choices.get("loss"))
     schemas = group_schemas()
-    _check_keys(cfg.loss, _field_names(schemas["loss"][loss_name]), "loss", f"loss {loss_name!r}")
 
-    data_name = _choice(cfg, "data", DATASETS)
-    data.check_serves(data_name, task_name)
-    _check_keys(cfg.data, _field_names(schemas["data"][data_name]), "data", f"dataset {data_name!r}")
+    if _is_custom(cfg.data):
+        _check_custom_data(cfg)
+    else:
+        data_name = _choice(cfg, "data", DATASETS)
+        data.check_serves(data_name, task_name)
+        _check_keys(cfg.data, _field_names(schemas["data"][data_name]), "data", f"dataset {data_name!r}")
 
-    if cfg.model.get("name") == "auto":
-        _resolve_auto_model(cfg, DATASETS.meta(data_name)["kind"])  # checks its keys too
+    if _is_custom(cfg.model):
+        _name_target_form(cfg, "model", choices.get("model") or models.custom.CUSTOM)
+        models.custom.resolve(OmegaConf.to_container(cfg.model, resolve=True))
+    elif cfg.model.get("name") == "auto" and not _is_custom(cfg.data):  # custom data: once its kind is known
+        resolve_auto_model(cfg, DATASETS.meta(cfg.data.name)["kind"])  # checks its keys too
     else:
         model_name = _choice(cfg, "model", MODELS)
         _check_keys(cfg.model, _field_names(schemas["model"][model_name]), "model", f"model {model_name!r}")
@@ -251,7 +277,56 @@ def check_config(cfg: DictConfig) -> None:
     check_trainer_options(cfg.trainer)
 
 
-def _resolve_auto_model(cfg: DictConfig, kind: str) -> None:
+def _hydra_choices() -> dict[str, str]:
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return {}
+    return {k: v for k, v in HydraConfig.get().runtime.choices.items() if isinstance(v, str)}
+
+
+def _is_custom(node: Any) -> bool:
+    return isinstance(node, DictConfig) and ("_target_" in node or node.get("name") == "custom")
+
+
+def _name_target_form(cfg: DictConfig, group: str, name: str) -> None:
+    """A ``_target_`` config from the user's folder has no name: it gets its option's (reports, HParams)."""
+    if "name" not in cfg[group]:
+        with open_dict(cfg):
+            cfg[group].name = name
+
+
+def _check_loss(cfg: DictConfig, task_name: str, choice: str | None) -> None:
+    from losses.from_config import COMBO, CUSTOM
+
+    if "_target_" in cfg.loss:
+        _name_target_form(cfg, "loss", choice or CUSTOM)
+    loss_name = str(cfg.loss.get("name"))
+    try:
+        if "_target_" in cfg.loss or loss_name in (CUSTOM, COMBO):
+            losses.from_config.resolve(OmegaConf.to_container(cfg.loss, resolve=True), task_name)
+            return
+        losses.check_fits(loss_name, task_name)
+    except losses.LossError as exc:
+        raise UserError(str(exc)) from None
+    _check_keys(cfg.loss, _field_names(group_schemas()["loss"][loss_name]), "loss", f"loss {loss_name!r}")
+
+
+def _check_custom_data(cfg: DictConfig) -> None:
+    """data=custom (or ``_target_``): the harness's keys typed and filled in, the function's checked."""
+    from .data import custom
+
+    given = OmegaConf.to_container(cfg.data, resolve=True)
+    own = {k: v for k, v in given.items() if k in (*custom.OWN_KEYS, "target")}
+    checked = OmegaConf.merge(OmegaConf.structured(custom.CustomDataConfig), own)  # a wrong type fails here
+    custom.resolve(given)
+    with open_dict(cfg):
+        for key in custom.OWN_KEYS:
+            cfg.data[key] = checked[key]
+        cfg.data.name = custom.CUSTOM
+
+
+def resolve_auto_model(cfg: DictConfig, kind: str) -> None:
     """model=auto: the model for the data's kind, with the keys set for auto (those it does not read fail)."""
     concrete = models.resolve_name("auto", kind)
     schema = MODELS.meta(concrete)["schema"]

@@ -2,6 +2,9 @@
 
     embedded   digits, digit_strips, breast_cancer, diabetes, digit_sequences, counts (no download)
     tables     csv, parquet: the user's own tables
+    npz        npz: the user's own arrays, x and y (and optionally split) in one .npz archive
+    image_folder  image_folder: the user's own images, one sub-folder per class (torchvision's layout)
+    custom     the user's own function returning tensors or Datasets (streamed when they do not fit)
     vision     mnist, fashion_mnist, cifar10, celeba through torchvision, from local files
 
 ``build_data`` loads one for a task, checks it (``validate``) and applies label noise.
@@ -13,7 +16,7 @@ from dataclasses import replace
 
 from ..errors import UserError
 from ..registry import DATASETS
-from . import embedded, tables, vision  # noqa: F401  (each registers its datasets)
+from . import custom, embedded, image_folder, npz, tables, vision  # noqa: F401  (each registers its datasets)
 from .bundle import DataBundle, Split
 
 
@@ -47,7 +50,7 @@ def build_data(cfg, task: str) -> DataBundle:
     noisy, _ = corrupt_labels(
         bundle.train.y, task, cfg.label_noise, cfg.label_noise_mode, bundle.num_outputs, cfg.split_seed
     )
-    return replace(bundle, train=replace(bundle.train, y=noisy))
+    return replace(bundle, train=bundle.train.with_targets(noisy))
 
 
 __all__ = ["DataBundle", "Split", "build_data", "check_serves", "datasets_for"]

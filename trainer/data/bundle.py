@@ -7,7 +7,7 @@ standardised with statistics of the training split only.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -34,10 +34,30 @@ class Split:
         transform = self.transform.to(device) if hasattr(self.transform, "to") else self.transform
         return Split(self.x.to(device), self.y.to(device), transform)
 
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        return tuple(self.x.shape[1:])
+
+    def with_targets(self, y: Tensor) -> Split:
+        return Split(self.x, y, self.transform)
+
+    def part(self, rows: slice) -> Split:
+        return Split(self.x[rows], self.y[rows], self.transform)
+
     def batch(self, idx: Tensor | slice) -> tuple[Tensor, Tensor]:
         """Rows ``idx`` of the inputs (transformed) and targets."""
         x = self.x[idx]
         return (x if self.transform is None else self.transform(x)), self.y[idx]
+
+    def batches(self, batch_size: int, order: Tensor | None = None, start: int = 0) -> Iterator[tuple[Tensor, Tensor]]:
+        """Batches in ``order`` (None: the split's own order), from batch number ``start`` on.
+
+        A generator: each batch is cut when it is asked for, after the step before it has run.
+        """
+        n = len(self) if order is None else len(order)
+        for first in range(start * batch_size, n, batch_size):
+            rows = slice(first, first + batch_size)
+            yield self.batch(rows if order is None else order[rows])
 
 
 @dataclass
@@ -57,7 +77,7 @@ class DataBundle:
 
     @property
     def input_shape(self) -> tuple[int, ...]:
-        return tuple(self.train.x.shape[1:])
+        return self.train.sample_shape
 
     def splits(self) -> dict[str, Split]:
         return {"train": self.train, "val": self.val, "test": self.test}

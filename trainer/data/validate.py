@@ -27,9 +27,19 @@ def validate_bundle(bundle) -> None:
             raise UserError(
                 f"the {name} split is empty; check the data file and data.val_fraction / data.test_fraction"
             )
-    shape = tuple(bundle.train.x.shape[1:])
+    shape = bundle.train.sample_shape
     task = TASKS.get(bundle.task)
     for name, split in splits.items():
+        if not hasattr(split, "x"):  # streamed from a Dataset: its targets are checked, its inputs as read
+            if len(split) and tuple(split.sample_shape) != shape:
+                raise UserError(
+                    f"the {name} split's inputs have shape {tuple(split.sample_shape)} but the train split's "
+                    f"have {shape}; every split needs the same features"
+                )
+            if len(split):
+                _check_finite_targets(f"the {name} split's targets", split.y)
+                task.check_targets(split.y, bundle.num_outputs, f"the {name} split's targets")
+            continue
         if len(split.x) != len(split.y):
             raise UserError(
                 f"the {name} split has {len(split.x)} inputs but {len(split.y)} targets; every row needs one target"

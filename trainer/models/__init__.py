@@ -2,6 +2,7 @@
 
     small    mlp, cnn, embed_cnn, seq_cnn
     vision   resnet18, resnet34, resnet50, mobilenet_v3_small (torchvision, weights=None)
+    custom   the user's own: model=custom model.target=my_models.Net
 
 ``model=auto`` takes the default model for the data's kind (``AUTO``); the input is sized from the
 data and the output from the loss's head.
@@ -12,7 +13,7 @@ from __future__ import annotations
 from torch import nn
 
 from ..registry import MODELS
-from . import small, vision  # noqa: F401  (each registers its models)
+from . import custom, small, vision  # noqa: F401  (each registers its models)
 
 # model=auto: the default model for each kind of data.
 AUTO = {"image": "cnn", "table": "mlp"}
@@ -24,6 +25,11 @@ def resolve_name(name: str, data_kind: str) -> str:
 
 
 def build_model(cfg, data_kind: str, input_shape: tuple[int, ...], out_features: int) -> nn.Module:
+    from omegaconf import OmegaConf
+
+    spec = OmegaConf.to_container(cfg, resolve=True)
+    if custom.is_custom(spec):
+        return custom.build(spec, input_shape, out_features)
     return MODELS.get(resolve_name(cfg.name, data_kind))(cfg, input_shape, out_features)
 
 

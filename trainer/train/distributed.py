@@ -208,7 +208,7 @@ def eval_shard(split):
         raise UserError(f"a split of {len(split)} samples cannot be shared by {w} processes; use fewer processes")
     bounds = [len(split) * r // w for r in range(w + 1)]
     part = slice(bounds[rank()], bounds[rank() + 1])
-    return type(split)(split.x[part], split.y[part], split.transform)
+    return split.part(part)
 
 
 # ---------------------------------------------------------------- model and reductions

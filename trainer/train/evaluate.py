@@ -52,8 +52,7 @@ def evaluate(
         metrics = build_metrics(data.task, data.num_outputs, device)
     metrics.reset()
     total_loss = torch.zeros((), device=device)
-    for start in range(0, len(split), batch_size):
-        x, y = split.batch(slice(start, start + batch_size))
+    for x, y in split.batches(batch_size):
         if autocast is None:
             output = model(x).float()
         else:

@@ -33,10 +33,10 @@ from torch import Tensor, nn
 
 import losses
 
-from ..config import check_config
+from ..config import check_config, resolve_auto_model
 from ..data import DataBundle, build_data
 from ..errors import UserError
-from ..models import build_model
+from ..models import build_model, custom as custom_models
 from ..optim import build_optimizer, build_scheduler
 from . import checkpoint, distributed
 from .evaluate import build_metrics, evaluate, to_scalar
@@ -108,10 +108,16 @@ class Recipe:
 
         with distributed.main_first():  # rank 0 downloads and writes caches before the others read them
             self.data = data = build_data(cfg.data, cfg.task.name)
+        if cfg.model.name == "auto" and cfg.data.name == "custom":  # the data's kind is known now
+            resolve_auto_model(cfg, data.kind)
         loss_fn = build_loss(cfg, data)
         out_features = loss_fn.head_size(cfg.task.name, data.num_outputs)
         model = build_model(cfg.model, data.kind, data.input_shape, out_features)
         self.model = distributed.sync_batchnorm(model, device).to(device)
+        if custom_models.is_custom(OmegaConf.to_container(cfg.model)):  # the user's model: does its output fit?
+            x, _ = next(data.train.to(device).batches(2))
+            label = cfg.model.get("target") or cfg.model.get("_target_")
+            custom_models.check_output(self.model, x, out_features, label, cfg.loss.name)
         self.loss_fn = loss_fn.to(device)
         with self.stop.deferred():  # the optimisers import torch._dynamo, and with it triton: see StopRequest.deferred
             self.optimizer = build_optimizer(cfg.optim, self.model)
@@ -173,11 +179,12 @@ class Recipe:
             epoch_started = time.perf_counter()
             self.model.train()
             order = distributed.shard(batch_order(len(train_split), seed, epoch)).to(self.device)
+            batches = train_split.batches(batch_size, order, start=state.batch_in_epoch)
             for batch in range(state.batch_in_epoch, steps_per_epoch):
                 if self.all_agree(stop.requested):  # a step boundary: the checkpoint records the position
                     self.save()
                     raise Interrupted(stop.signum, self.ckpt_dir / checkpoint.LAST, epoch, state.global_step)
-                x, y = train_split.batch(order[batch * batch_size : (batch + 1) * batch_size])
+                x, y = next(batches)  # cut (or read by the DataLoader) now, after the stop check
                 self.train_step(x, y, epoch)
                 state.batch_in_epoch = batch + 1
                 if (batch + 1) % self.log_every == 0 or batch + 1 == steps_per_epoch:
@@ -341,12 +348,11 @@ def resolve_device(name: str) -> torch.device:
 
 
 def build_loss(cfg: DictConfig, data: DataBundle) -> nn.Module:
-    params = {k: v for k, v in OmegaConf.to_container(cfg.loss, resolve=True).items() if k != "name"}
+    """The loss of any config form (a name, the user's target, combo); weight/pos_weight=auto (or a
+    method) are computed once, here, from the training labels."""
     try:
-        # weight/pos_weight=auto (or a method) are computed once, here, from the training labels.
-        return losses.build(
-            cfg.loss.name, task=cfg.task.name, labels=data.train.y, num_classes=data.num_outputs, **params
-        )
+        resolved = losses.from_config.resolve(OmegaConf.to_container(cfg.loss, resolve=True), cfg.task.name)
+        return losses.from_config.build(resolved, cfg.task.name, labels=data.train.y, num_classes=data.num_outputs)
     except losses.LossError as exc:
         raise UserError(str(exc)) from None
 
