@@ -20,6 +20,7 @@ from . import (  # noqa: F401  (importing a loss module registers its losses)
     ctc,
     embedding,
     focal,
+    from_config,
     gce,
     kl_div,
     likelihood,
@@ -33,11 +34,11 @@ from . import (  # noqa: F401  (importing a loss module registers its losses)
     soft_ce,
     soft_margin,
 )
-from . import from_config
 from .base import TaskLoss
 from .combo import Combo
 from .custom import CustomLoss
 from .registry import (
+    LOSSES,
     TASKS,
     LossDoesNotFitTaskError,
     LossError,
@@ -52,6 +53,7 @@ from .registry import (
 )
 
 __all__ = [
+    "LOSSES",
     "TASKS",
     "Combo",
     "CustomLoss",

@@ -26,7 +26,9 @@ from trainer.errors import UserError
 from .combo import Combo
 from .custom import wrap
 from .info import LossInfo
-from .registry import LOSSES, build as build_registered, check_fits, info as registered_info
+from .registry import LOSSES, check_fits
+from .registry import build as build_registered
+from .registry import info as registered_info
 
 CUSTOM, COMBO = "custom", "combo"
 # What the harness passes to a user's loss class that takes arguments of these names.
@@ -90,7 +92,9 @@ def _resolve_object(obj: Any, dotted: str, args: dict[str, Any], task: str, key:
         plugins.check_arguments(obj, args, f"{where}={dotted}", key, HARNESS_ARGUMENTS)
     elif isinstance(obj, nn.Module):
         if args:
-            raise UserError(f"{where}={dotted} is a loss object, already built: it takes no arguments ({', '.join(args)})")
+            raise UserError(
+                f"{where}={dotted} is a loss object, already built: it takes no arguments ({', '.join(args)})"
+            )
     else:  # a function (output, target, **arguments)
         plugins.check_arguments(obj, args, f"{where}={dotted}", key, skip=2)
     return Resolved(label=dotted, args=args, obj=obj)
@@ -132,9 +136,7 @@ def _resolve_combo(spec: dict[str, Any], task: str, key: str) -> Resolved:
 def build(resolved: Resolved, task: str, labels: Any = None, num_classes: int | None = None) -> nn.Module:
     """The loss module of a resolved config (class weights such as weight=auto from ``labels``)."""
     if resolved.terms:
-        return Combo(
-            task, {label: (w, build(term, task, labels, num_classes)) for label, w, term in resolved.terms}
-        )
+        return Combo(task, {label: (w, build(term, task, labels, num_classes)) for label, w, term in resolved.terms})
     if resolved.info is not None:
         return build_registered(resolved.info.name, task, labels=labels, num_classes=num_classes, **resolved.args)
     obj = resolved.obj

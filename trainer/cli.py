@@ -25,6 +25,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from . import config as _config
+from . import plugins
 from .errors import UserError
 from .models import resolve_name
 from .registry import DATASETS, did_you_mean
@@ -73,6 +74,13 @@ def main(cfg: DictConfig) -> float | dict | None:
         # Here, not in cli(): an exception leaving this function makes Hydra print a line of its own.
         print(f"error: {message}", file=sys.stderr)
         sys.exit(2)
+    except Exception as exc:
+        yours = None if os.environ.get(FULL_ERROR) == "1" else plugins.user_traceback(exc)
+        if yours is None:
+            raise  # losslab's own bug, or a library's: the whole traceback
+        remove_if_empty(run_dir)
+        print(yours, file=sys.stderr, end="")  # the user's loss, model or data raised: their frames
+        sys.exit(1)
     main_key = f"val/{cfg.task.main_metric}"
     if is_main():  # under torchrun, rank 0 speaks for all
         print(_summary(cfg, run_dir, results))
@@ -192,10 +200,27 @@ def _first_line(text: str) -> str:
     return next((line.strip() for line in text.splitlines() if line.strip()), text)
 
 
-def _options(group: str) -> list[str]:
-    """The options of a config group: its files, without the generated schemas."""
-    folder = Path(CONF_DIR) / group
-    return sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
+def _user_folders(argv: list[str] | None = None) -> list[Path]:
+    """The ``file://`` folders of a ``hydra.searchpath=[...]`` override: the user's own option files."""
+    folders = []
+    for arg in sys.argv[1:] if argv is None else argv:
+        key, _, value = arg.lstrip("+").partition("=")
+        if key == "hydra.searchpath":
+            for item in value.strip("[]").split(","):
+                item = item.strip().strip("'\"")
+                if item.startswith("file://"):
+                    folders.append(Path(item[len("file://") :]))
+    return folders
+
+
+def _options(group: str, argv: list[str] | None = None) -> list[str]:
+    """The options of a config group: its files, and those of the user's folders, without the schemas."""
+    names: set[str] = set()
+    for root in (Path(CONF_DIR), *_user_folders(argv)):
+        folder = root / group
+        if folder.is_dir():
+            names.update(p.stem for p in folder.glob("*.yaml"))
+    return sorted(n for n in names if not n.startswith("schema_"))
 
 
 def _missing_option(exc: Any) -> str:
@@ -205,7 +230,8 @@ def _missing_option(exc: Any) -> str:
         return _first_line(str(exc))
     options = [o for o in (exc.options or _options(group)) if not o.startswith("schema_")]
     kind = {"data": "dataset", "optim": "optimiser", "hydra/launcher": "launcher"}.get(group, group.replace("_", " "))
-    return f"unknown {kind} {name!r}{did_you_mean(name, options)}. Choose {group}= one of: {', '.join(options)}"
+    yours = "" if _user_folders() else f"; your own {group}/{name}.yaml is found with hydra.searchpath=[file://<folder>]"
+    return f"unknown {kind} {name!r}{did_you_mean(name, options)}. Choose {group}= one of: {', '.join(options)}{yours}"
 
 
 def _composition_error(exc: BaseException) -> str:
@@ -269,11 +295,12 @@ def print_help(overrides: list[str]) -> None:
         f"Groups (choose one option of each; the losses listed fit task={cfg.task.name}):",
     ]
     for group in GROUPS:
-        options = [o for o in _options(group) if not o.startswith("schema_")]
-        if group == "loss":
+        options = _options(group, overrides)
+        if group == "loss":  # the built-in losses that fit the task; custom, combo and the user's files
             import losses
 
-            options = [o for o in options if o in losses.available(cfg.task.name)]
+            fit = losses.available(cfg.task.name)
+            options = [o for o in options if o in fit or o not in losses.LOSSES]
         lines.append(_wrap(f"  {group + ':':<16} ", ", ".join(options), width))
     lines += ["", "Keys of these choices (key=value to change one):"]
     for group in ("task", "loss", "model", "data", "optim", "scheduler", "trainer"):
@@ -294,13 +321,25 @@ def print_help(overrides: list[str]) -> None:
     print("\n".join(lines))
 
 
+# The keys of what users bring (their schemas are open: the other keys are their own arguments).
+OPEN_KEY_DOCS = {
+    "target": "your own: module.name of a class or function (in the current folder)",
+    "_target_": "your own: module.name of a class or function (in the current folder)",
+    "terms": "one entry per term: {weight: w, <the term's arguments>}",
+}
+
+
 def _key_docs(group: str, name: str) -> dict[str, str]:
+    from .data.custom import CustomDataConfig
+
     schema = {"task": _config.TaskConfig, "trainer": _config.TrainerConfig}.get(group)
     if schema is None:
-        schema = _config.group_schemas().get(group, {}).get(name)
+        schema = {("data", "custom"): CustomDataConfig}.get((group, name)) or _config.group_schemas().get(group, {}).get(
+            name
+        )
     if schema is None:
-        return {}
-    return {f.name: f.metadata.get("help", "") for f in dataclasses.fields(schema)}
+        return dict(OPEN_KEY_DOCS)
+    return {**OPEN_KEY_DOCS, **{f.name: f.metadata.get("help", "") for f in dataclasses.fields(schema)}}
 
 
 def _value(value: Any) -> str:

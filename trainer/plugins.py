@@ -133,11 +133,7 @@ def parameters(obj: Any, skip: int = 0) -> tuple[dict[str, inspect.Parameter], b
     params = list(signature.parameters.values())
     positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     skipped = {p.name for p in positional[:skip]}
-    named = {
-        p.name: p
-        for p in params
-        if p.name not in skipped and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-    }
+    named = {p.name: p for p in params if p.name not in skipped and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
     return named, any(p.kind is p.VAR_KEYWORD for p in params)
 
 

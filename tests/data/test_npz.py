@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from omegaconf import OmegaConf
 from conftest import compose
 
 from trainer.data import build_data
@@ -38,9 +40,16 @@ def save(tmp_path: Path, name: str = "a.npz", **contents: np.ndarray) -> Path:
     return path
 
 
-def load(path: Path, task: str, *overrides: str):
-    cfg = compose(f"task={task}", "data=npz", f"data.path={path}", *overrides)
-    return build_data(cfg.data, task)
+@functools.cache
+def npz_options():
+    """conf/data/npz.yaml as composed; once per module, as composing takes a second on a slow machine."""
+    return compose("data=npz").data
+
+
+def load(path: Path | None, task: str, **options):
+    """The bundle for ``task``, as data=npz data.path=<path> and ``options`` (data.<key>=<value>) give it."""
+    cfg = OmegaConf.merge(npz_options(), {"path": None if path is None else str(path), **options})
+    return build_data(cfg, task)
 
 
 def all_rows(data) -> list:
@@ -63,7 +72,7 @@ def test_multiclass_from_strings_seeded_stratified_and_reproducible(tmp_path):
     # The same seed gives the same split; another split_seed another one.
     again = load(path, "multiclass")
     assert torch.equal(again.val.x, data.val.x) and torch.equal(again.val.y, data.val.y)
-    assert not torch.equal(load(path, "multiclass", "data.split_seed=1").val.x, data.val.x)
+    assert not torch.equal(load(path, "multiclass", split_seed=1).val.x, data.val.x)
 
 
 def test_integer_labels_map_to_sorted_indices_and_embedding_takes_them_too(tmp_path):
@@ -150,7 +159,7 @@ def test_missing_and_unreadable_files_say_where_they_looked(tmp_path, monkeypatc
     with pytest.raises(UserError, match=missing):
         load(Path("missing.npz"), "multiclass")
     with pytest.raises(UserError, match=r"data=npz needs data\.path=<file\.npz>"):
-        build_data(compose("task=multiclass", "data=npz").data, "multiclass")
+        load(None, "multiclass")
     (tmp_path / "text.npz").write_text("not numpy")
     with pytest.raises(UserError, match=rf"cannot read {re.escape(str(tmp_path / 'text.npz'))} as an \.npz archive"):
         load(tmp_path / "text.npz", "multiclass")
@@ -173,7 +182,7 @@ def test_missing_and_unreadable_files_say_where_they_looked(tmp_path, monkeypatc
         ("multilabel", {"x": "x", "y": "bad_tags"}, r"labels out of range: .* y also has 2"),
         ("multilabel", {"x": "x", "y": "animal"}, r"shape \(N, C\).* task=multiclass"),
         ("regression", {"x": "x", "y": "animal"}, r"needs numeric targets"),
-        ("regression", {"x": "x", "y": "tags"}, r"one target per sample .* got \(60, 3\)"),
+        ("regression", {"x": "x", "y": "tags"}, r"one target per sample.* got \(60, 3\)"),
         ("count", {"x": "x", "y": "negative"}, r"non-negative integer counts, but y has e\.g\. -1"),
         ("sequence", {"x": "x", "y": "early_pad"}, r"rows \[0\] have -1 padding before a label"),
         ("multiclass", {"x": "flat", "y": "animal"}, r"x must be \(N, F\) features .* got shape \(60,\)"),

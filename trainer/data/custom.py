@@ -32,8 +32,8 @@ from torch.utils.data import Dataset
 from .. import plugins
 from ..errors import UserError
 from ..registry import DATASETS, TASKS
-from ..tasks import TASK_NAMES
 from ..schema import option
+from ..tasks import TASK_NAMES
 from .bundle import DataBundle, DataConfig, Split
 from .stream import StreamedSplit, first_item, materialise, read_targets
 
@@ -70,7 +70,9 @@ def resolve(spec: dict[str, Any], key: str = "data") -> tuple[Any, str, dict[str
     if obj is None:
         obj = plugins.import_target(dotted, f"{key}.{target_key}")
     if not callable(obj) and not isinstance(obj, dict | tuple | list | DataBundle):
-        raise UserError(f"{key}.{target_key}={dotted} is {plugins.describe(obj)}; name a function that returns the splits")
+        raise UserError(
+            f"{key}.{target_key}={dotted} is {plugins.describe(obj)}; name a function that returns the splits"
+        )
     if callable(obj) and not isinstance(obj, Dataset):
         plugins.check_arguments(obj, args, f"{key}.{target_key}={dotted}", key, HARNESS_ARGUMENTS)
     elif args:
@@ -160,7 +162,9 @@ class _TensorPairs(Dataset):
         return self.x[index], self.y[index]
 
 
-def _from_dataset(dataset: Any, name: str, dotted: str, target_dtype: torch.dtype, in_memory: bool | None, workers: int):
+def _from_dataset(
+    dataset: Any, name: str, dotted: str, target_dtype: torch.dtype, in_memory: bool | None, workers: int
+):
     if len(dataset) == 0:
         return Split(torch.zeros(0), torch.zeros(0, dtype=target_dtype))
     sample = torch.as_tensor(first_item(dataset[0]))

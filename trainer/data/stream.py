@@ -75,7 +75,9 @@ class StreamedSplit:
         )
 
     def with_targets(self, y: Tensor) -> StreamedSplit:
-        return StreamedSplit(self.dataset, y, self.sample_shape, self.num_workers, self.transform, self.device, self.rows)
+        return StreamedSplit(
+            self.dataset, y, self.sample_shape, self.num_workers, self.transform, self.device, self.rows
+        )
 
     def part(self, rows: slice) -> StreamedSplit:
         own = np.arange(len(self)) if self.rows is None else self.rows

@@ -33,6 +33,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from .. import plugins
 from ..config import RESULT_NEUTRAL_KEYS, check_config, drop_keys, flatten
 from ..errors import UserError
 
@@ -180,7 +181,7 @@ def run_sweep_job(cfg: DictConfig, run_dir: Path, train_fn: Callable[[DictConfig
 
 def _run_job(cfg: DictConfig, run_dir: Path, train_fn, sweep_dir: Path, name: str, entry: dict) -> dict | None:
     overrides = entry["overrides"]
-    with contextlib.suppress(UserError):  # train_fn checks again and records a refusal as this job's failure
+    with contextlib.suppress(Exception):  # train_fn checks again and records a refusal as this job's failure
         check_config(cfg)  # the fingerprint is of the checked config (model=auto as the model it stands for)
     main_key = f"val/{cfg.task.main_metric}"
     config = fingerprint(cfg)
@@ -236,6 +237,9 @@ def _run_job(cfg: DictConfig, run_dir: Path, train_fn, sweep_dir: Path, name: st
             {"reason": reason, "error": type(exc).__name__, "overrides": overrides, "traceback": trace},
         )
         finish("failed")
+        yours = plugins.user_traceback(exc)  # an exception in the user's own loss, model or data
+        if yours:
+            print(yours, file=sys.stderr, end="")
         print(f"[sweep] {name}: FAILED: {reason}", file=sys.stderr)
         _append_ledger(sweep_dir, {**entry, "status": "failed", "action": action, "reason": reason})
         return None

@@ -52,6 +52,7 @@ def evaluate(
         metrics = build_metrics(data.task, data.num_outputs, device)
     metrics.reset()
     total_loss = torch.zeros((), device=device)
+    part_totals: dict[str, Tensor] = {}  # loss=combo: each term's own sum
     for x, y in split.batches(batch_size):
         if autocast is None:
             output = model(x).float()
@@ -60,9 +61,13 @@ def evaluate(
                 output = model(x)
             output = output.float()
         total_loss += to_scalar(loss_fn(output, y)) * len(x)
+        for label, value in getattr(loss_fn, "parts", {}).items():
+            part_totals[label] = part_totals.get(label, 0.0) + value * len(x)
         preds, target = task.to_units(loss_fn.predict(output), y, data)
         metrics.update(preds, task.metric_target(target))
     results = {name: float(value) for name, value in metrics.compute().items()}  # torchmetrics syncs ranks
     total, count = distributed.sum_over_ranks(total_loss, len(split))
     results["loss"] = total / count
+    for label, part in part_totals.items():
+        results[f"loss/{label}"] = distributed.sum_over_ranks(part, len(split))[0] / count
     return results

@@ -36,7 +36,8 @@ import losses
 from ..config import check_config, resolve_auto_model
 from ..data import DataBundle, build_data
 from ..errors import UserError
-from ..models import build_model, custom as custom_models
+from ..models import build_model
+from ..models import custom as custom_models
 from ..optim import build_optimizer, build_scheduler
 from . import checkpoint, distributed
 from .evaluate import build_metrics, evaluate, to_scalar
@@ -232,6 +233,7 @@ class Recipe:
             else:
                 state.running_loss += value
             state.running_steps += 1
+            state.add_parts(getattr(self.loss_fn, "parts", {}))  # loss=combo: each term on its own
         if self.first_step_time is None:  # for scripts/bench.py: process start to first optimiser step
             self.first_step_time = time.time()
         state.global_step += 1
@@ -261,6 +263,12 @@ class Recipe:
                 steps = (first, state.global_step)
                 raise UserError(non_finite_message(mean_loss, steps, epoch, self.cfg, self.ckpt_dir))
             logger.scalar("train/loss", mean_loss, state.global_step)
+            for label, total in state.running_parts.items():
+                logger.scalar(
+                    f"train/loss/{label}",
+                    distributed.mean_over_ranks(float(total) / state.running_steps),
+                    state.global_step,
+                )
         if self.on_nan == "skip":
             logger.scalar("train/skipped_steps", state.skipped_steps, state.global_step)
         state.reset_running_loss()

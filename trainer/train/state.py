@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -34,14 +34,20 @@ class TrainState:
     running_loss: float = 0.0
     running_loss_on_device: Tensor | None = None
     running_steps: int = 0
+    # loss=combo: each term's sum since the last log (device tensors, read when logged).
+    running_parts: dict[str, Any] = field(default_factory=dict)
 
     def running_loss_total(self) -> float:
         """The sum of the losses since the last log (reads the device sum: a sync on GPUs)."""
         on_device = self.running_loss_on_device
         return self.running_loss + (0.0 if on_device is None else float(on_device))
 
+    def add_parts(self, parts: dict[str, Tensor]) -> None:
+        for label, value in parts.items():
+            self.running_parts[label] = self.running_parts.get(label, 0.0) + value
+
     def reset_running_loss(self) -> None:
-        self.running_loss, self.running_steps = 0.0, 0
+        self.running_loss, self.running_steps, self.running_parts = 0.0, 0, {}
         if self.running_loss_on_device is not None:
             self.running_loss_on_device.zero_()
 
@@ -66,6 +72,7 @@ def checkpoint_state(
         "skipped_steps": state.skipped_steps,
         "running_loss": state.running_loss_total(),
         "running_steps": state.running_steps,
+        "running_parts": {label: float(value) for label, value in state.running_parts.items()},
         # One JSON string, not a list of dicts: torch.save pickles every object through a Python
         # callback, a cost that grows with every epoch; joining entries encoded once stays flat.
         "history": "[" + ",".join(history) + "]",
@@ -103,6 +110,7 @@ def restore(loaded: checkpoint.Loaded, cfg, model, optimizer, scheduler, scaler)
         skipped_steps=ckpt.get("skipped_steps", 0),
         running_loss=float(ckpt.get("running_loss", 0.0)),  # a 0-dim tensor in older checkpoints
         running_steps=ckpt.get("running_steps", 0),
+        running_parts=dict(ckpt.get("running_parts", {})),
     )
     where = f"epoch {state.epoch}" + (f", batch {state.batch_in_epoch}" if state.batch_in_epoch else "")
     print(f"resuming from {loaded.path} ({where}, step {state.global_step})", file=sys.stderr)
