@@ -277,7 +277,8 @@ def print_help(overrides: list[str]) -> None:
     try:
         with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
             cfg = compose("config", overrides=[o for o in overrides if not o.startswith("-")])
-        _config.check_config(cfg)
+        chosen = (o.lstrip("+").split("=", 1) for o in overrides if "=" in o)
+        _config.check_config(cfg, {key: value for key, value in chosen if "." not in key and "/" not in key})
     except Exception as exc:
         message = user_message(exc)
         if message is None:

@@ -21,6 +21,7 @@ from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf, open_dict
+from omegaconf.errors import ValidationError
 
 import losses
 
@@ -264,8 +265,9 @@ def check_config(cfg: DictConfig, choices: dict[str, str] | None = None) -> None
     if _is_custom(cfg.model):
         _name_target_form(cfg, "model", choices.get("model") or models.custom.CUSTOM)
         models.custom.resolve(OmegaConf.to_container(cfg.model, resolve=True))
-    elif cfg.model.get("name") == "auto" and not _is_custom(cfg.data):  # custom data: once its kind is known
-        resolve_auto_model(cfg, DATASETS.meta(cfg.data.name)["kind"])  # checks its keys too
+    elif cfg.model.get("name") == "auto":
+        if not _is_custom(cfg.data):  # custom data: once its kind is known (the recipe resolves it)
+            resolve_auto_model(cfg, DATASETS.meta(cfg.data.name)["kind"])  # checks its keys too
     else:
         model_name = _choice(cfg, "model", MODELS)
         _check_keys(cfg.model, _field_names(schemas["model"][model_name]), "model", f"model {model_name!r}")
@@ -318,7 +320,10 @@ def _check_custom_data(cfg: DictConfig) -> None:
 
     given = OmegaConf.to_container(cfg.data, resolve=True)
     own = {k: v for k, v in given.items() if k in (*custom.OWN_KEYS, "target")}
-    checked = OmegaConf.merge(OmegaConf.structured(custom.CustomDataConfig), own)  # a wrong type fails here
+    try:
+        checked = OmegaConf.merge(OmegaConf.structured(custom.CustomDataConfig), own)
+    except ValidationError as exc:  # a value of the wrong type
+        raise UserError(f"data.{exc.full_key}: {str(exc).splitlines()[0]}") from None
     custom.resolve(given)
     with open_dict(cfg):
         for key in custom.OWN_KEYS:

@@ -1,4 +1,4 @@
-"""The user's own arrays (data=npz): every task's targets, inputs scaled with train statistics, splits, and every clear error."""
+"""The user's own arrays (data=npz): every task's targets, inputs scaled with train statistics, splits, clear errors."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from omegaconf import OmegaConf
 from conftest import compose
+from omegaconf import OmegaConf
 
 from trainer.data import build_data
 from trainer.data.vision import ImageTransform
@@ -95,7 +95,8 @@ def test_multilabel_count_and_sequence_targets(tmp_path):
     a = arrays()
     multilabel = load(save(tmp_path, x=a["x"], y=a["tags"], split=GIVEN), "multilabel")
     assert multilabel.num_outputs == 3 and multilabel.train.y.shape == (40, 3)
-    assert multilabel.train.y.dtype == torch.float32 and torch.equal(multilabel.val.y, torch.tensor(a["tags"][40:50]).float())
+    assert multilabel.train.y.dtype == torch.float32
+    assert torch.equal(multilabel.val.y, torch.from_numpy(a["tags"][40:50]).float())
 
     count = load(save(tmp_path, x=a["x"], y=a["visits"], split=GIVEN), "count")
     assert count.train.y.dtype == torch.float32 and count.num_outputs == 1

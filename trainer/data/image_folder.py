@@ -97,9 +97,7 @@ def _images_in(folder: Path) -> list[Path]:
     found = []
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        found += [
-            Path(dirpath, f) for f in filenames if not f.startswith(".") and f.lower().endswith(EXTENSIONS)
-        ]
+        found += [Path(dirpath, f) for f in filenames if not f.startswith(".") and f.lower().endswith(EXTENSIONS)]
     return sorted(found)
 
 

@@ -145,7 +145,9 @@ def _numbers(y: np.ndarray, task: str) -> np.ndarray:
     bad = ~np.isfinite(values)
     if bad.any():
         rows = np.flatnonzero(bad.reshape(len(values), -1).any(1))
-        raise UserError(f"y has {int(bad.sum())} NaN or inf values (first rows {rows[:5].tolist()}); drop or fix those rows")
+        raise UserError(
+            f"y has {int(bad.sum())} NaN or inf values (first rows {rows[:5].tolist()}); drop or fix those rows"
+        )
     return values
 
 
@@ -200,9 +202,9 @@ def _target(y: np.ndarray, task: str) -> tuple[np.ndarray, int, list[str], np.nd
         values = _numbers(y, task)
         outside = (values != 0) & (values != 1)
         if outside.any():
-            bad = np.unique(values[outside]).tolist()
+            bad = [f"{v:g}" for v in np.unique(values[outside]).tolist()]
             raise UserError(
-                f"labels out of range: multilabel targets must be 0/1, but y also has {_shown([f'{v:g}' for v in bad], 5)}; "
+                f"labels out of range: multilabel targets must be 0/1, but y also has {_shown(bad, 5)}; "
                 "give one 0/1 column per label"
             )
         return values.astype(np.float32), y.shape[1], [str(i) for i in range(y.shape[1])], None, torch.float32

@@ -286,7 +286,7 @@ def summarize(entries: list[dict[str, Any]], sweep_dir: Path) -> str:
             lines.append(f"  FAILED {e['run']}: {reason}")
     lines += [
         f"  sweep directory: {sweep_dir}",
-        f"  compare the runs: python scripts/compare.py {sweep_dir}",
+        f"  compare the runs: python -m trainer.sweep.report {sweep_dir}",
         f"  view the curves:  tensorboard --logdir {sweep_dir} --host localhost",
     ]
     return "\n".join(lines)
