@@ -8,8 +8,10 @@ from typing import Any
 
 from torch import nn
 
+from trainer.errors import UserError
 
-class LossError(ValueError):
+
+class LossError(UserError, ValueError):
     """A user-facing mistake in choosing or configuring a loss (unknown name, wrong task, bad parameter)."""
 
 

@@ -308,8 +308,9 @@ def print_help(overrides: list[str]) -> None:
         node = cfg[group]
         name = str(node.get("name", ""))
         if group == "model" and name == "auto":  # the keys are those of the model auto stands for
-            name = resolve_name("auto", DATASETS.meta(cfg.data.name)["kind"])
-            lines.append(f"  model (auto: {name} for this data)")
+            kind = DATASETS.meta(cfg.data.name)["kind"]
+            name = resolve_name("auto", kind) if kind else "auto"
+            lines.append(f"  model (auto: {name} for this data)" if kind else "  model (auto: cnn for images, mlp for tables)")
         else:
             lines.append(f"  {group}" + (f" ({name})" if name and group != "task" else ""))
         docs = _key_docs(group, name)

@@ -266,8 +266,9 @@ def check_config(cfg: DictConfig, choices: dict[str, str] | None = None) -> None
         _name_target_form(cfg, "model", choices.get("model") or models.custom.CUSTOM)
         models.custom.resolve(OmegaConf.to_container(cfg.model, resolve=True))
     elif cfg.model.get("name") == "auto":
-        if not _is_custom(cfg.data):  # custom data: once its kind is known (the recipe resolves it)
-            resolve_auto_model(cfg, DATASETS.meta(cfg.data.name)["kind"])  # checks its keys too
+        kind = DATASETS.meta(cfg.data.name)["kind"]
+        if kind is not None:  # None: the data says (npz, custom); the recipe resolves it once they are read
+            resolve_auto_model(cfg, kind)  # checks its keys too
     else:
         model_name = _choice(cfg, "model", MODELS)
         _check_keys(cfg.model, _field_names(schemas["model"][model_name]), "model", f"model {model_name!r}")

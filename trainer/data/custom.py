@@ -124,7 +124,8 @@ def load(cfg: Any, task: str) -> DataBundle:
     return DataBundle(*splits, task=task, kind=kind, num_outputs=int(num_outputs), class_names=class_names)
 
 
-DATASETS.register(CUSTOM, load, tasks=TASK_NAMES, kind="table", schema=CustomDataConfig, open=True)
+# kind=None: images or a table, as the function returns; model=auto is resolved once it has.
+DATASETS.register(CUSTOM, load, tasks=TASK_NAMES, kind=None, schema=CustomDataConfig, open=True)
 
 
 def _split(part: Any, name: str, dotted: str, target_dtype: torch.dtype, in_memory: bool | None, workers: int):

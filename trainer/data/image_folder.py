@@ -237,7 +237,10 @@ def _carve(labels: np.ndarray, fraction: float, seed: int, what: str) -> tuple[n
         try:
             kept, carved = train_test_indices(len(labels), fraction, seed)
         except ValueError as exc:
-            raise UserError(f"cannot carve a {what} split from {len(labels)} training images: {exc}") from None
+            raise UserError(
+                f"cannot carve a {what} split from {len(labels)} training images: {exc}; add images to train/ "
+                f"or give a {what}/ folder"
+            ) from None
     return np.sort(kept), np.sort(carved)
 
 

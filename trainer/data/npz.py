@@ -323,7 +323,8 @@ def _inputs(x: np.ndarray, parts: list[np.ndarray]) -> tuple[list[Split], str]:
 # ---------------------------------------------------------------- the loader
 
 
-@DATASETS.register("npz", tasks=TASK_NAMES, kind="table", schema=NpzConfig)
+# kind=None: images or a table, as the file holds; model=auto is resolved once it is read.
+@DATASETS.register("npz", tasks=TASK_NAMES, kind=None, schema=NpzConfig)
 def load_npz(cfg, task: str) -> DataBundle:
     """Arrays from an .npz archive as a DataBundle (see the module docstring for what each task expects)."""
     path, arrays = read_arrays(cfg)

@@ -36,6 +36,7 @@ import losses
 from ..config import check_config, resolve_auto_model
 from ..data import DataBundle, build_data
 from ..errors import UserError
+from ..registry import DATASETS
 from ..models import build_model
 from ..models import custom as custom_models
 from ..optim import build_optimizer, build_scheduler
@@ -109,7 +110,7 @@ class Recipe:
 
         with distributed.main_first():  # rank 0 downloads and writes caches before the others read them
             self.data = data = build_data(cfg.data, cfg.task.name)
-        if cfg.model.name == "auto" and cfg.data.name == "custom":  # the data's kind is known now
+        if cfg.model.name == "auto" and DATASETS.meta(cfg.data.name)["kind"] is None:  # the data's kind is known now
             resolve_auto_model(cfg, data.kind)
         loss_fn = build_loss(cfg, data)
         out_features = loss_fn.head_size(cfg.task.name, data.num_outputs)
