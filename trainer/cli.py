@@ -230,7 +230,9 @@ def _missing_option(exc: Any) -> str:
         return _first_line(str(exc))
     options = [o for o in (exc.options or _options(group)) if not o.startswith("schema_")]
     kind = {"data": "dataset", "optim": "optimiser", "hydra/launcher": "launcher"}.get(group, group.replace("_", " "))
-    yours = "" if _user_folders() else f"; your own {group}/{name}.yaml is found with hydra.searchpath=[file://<folder>]"
+    yours = (
+        "" if _user_folders() else f"; your own {group}/{name}.yaml is found with hydra.searchpath=[file://<folder>]"
+    )
     return f"unknown {kind} {name!r}{did_you_mean(name, options)}. Choose {group}= one of: {', '.join(options)}{yours}"
 
 
@@ -310,7 +312,9 @@ def print_help(overrides: list[str]) -> None:
         if group == "model" and name == "auto":  # the keys are those of the model auto stands for
             kind = DATASETS.meta(cfg.data.name)["kind"]
             name = resolve_name("auto", kind) if kind else "auto"
-            lines.append(f"  model (auto: {name} for this data)" if kind else "  model (auto: cnn for images, mlp for tables)")
+            lines.append(
+                f"  model (auto: {name} for this data)" if kind else "  model (auto: cnn for images, mlp else)"
+            )
         else:
             lines.append(f"  {group}" + (f" ({name})" if name and group != "task" else ""))
         docs = _key_docs(group, name)
@@ -336,9 +340,8 @@ def _key_docs(group: str, name: str) -> dict[str, str]:
 
     schema = {"task": _config.TaskConfig, "trainer": _config.TrainerConfig}.get(group)
     if schema is None:
-        schema = {("data", "custom"): CustomDataConfig}.get((group, name)) or _config.group_schemas().get(group, {}).get(
-            name
-        )
+        known = _config.group_schemas().get(group, {})
+        schema = CustomDataConfig if (group, name) == ("data", "custom") else known.get(name)
     if schema is None:
         return dict(OPEN_KEY_DOCS)
     return {**OPEN_KEY_DOCS, **{f.name: f.metadata.get("help", "") for f in dataclasses.fields(schema)}}

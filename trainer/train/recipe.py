@@ -36,10 +36,10 @@ import losses
 from ..config import check_config, resolve_auto_model
 from ..data import DataBundle, build_data
 from ..errors import UserError
-from ..registry import DATASETS
 from ..models import build_model
 from ..models import custom as custom_models
 from ..optim import build_optimizer, build_scheduler
+from ..registry import DATASETS
 from . import checkpoint, distributed
 from .evaluate import build_metrics, evaluate, to_scalar
 from .logger import RunLogger, truncate_events
