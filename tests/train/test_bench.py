@@ -49,3 +49,11 @@ def test_validating_at_the_end_validates_once(tmp_path: Path):
     train(once, tmp_path)
     history = json.loads(torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)["history"])
     assert [entry["epoch"] for entry in history] == [2]
+
+
+def test_the_raw_dataloader_loop_trains_as_many_steps_as_the_harness_streaming_the_same_dataset(tmp_path):
+    args = argparse.Namespace(device="cpu", precision="32", compile=False)
+    streamed_rate, streamed_steps = bench.harness_stream_steps_per_s(args, workers=0, in_memory=False, epochs=1)
+    raw_rate, raw_steps = bench.raw_stream_steps_per_s(args, workers=0, epochs=1)
+    assert streamed_steps == raw_steps == 19  # ceil(1200 / 64)
+    assert streamed_rate > 0 and raw_rate > 0
