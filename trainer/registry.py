@@ -36,6 +36,13 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
     return f" (did you mean {' or '.join(close)}?)" if close else ""
 
 
+def _same_definition(old: Any, new: Any) -> bool:
+    """Whether ``new`` is ``old`` defined again: a module imported afresh (a notebook's reload)."""
+    old, new = getattr(old, "cls", old), getattr(new, "cls", new)  # losses register a LossInfo
+    names = ("__module__", "__qualname__")
+    return all(getattr(old, n, None) is not None and getattr(old, n, None) == getattr(new, n, None) for n in names)
+
+
 class Registry(Generic[T]):
     """Named entries of one kind, each an object with optional metadata."""
 
@@ -49,7 +56,7 @@ class Registry(Generic[T]):
         """Add ``obj`` under ``name``; without ``obj``, a decorator that adds what it decorates."""
 
         def add(target: T) -> T:
-            if name in self._objects:
+            if name in self._objects and not _same_definition(self._objects[name], target):
                 raise RuntimeError(f"{self.kind} {name!r} registered twice")
             self._objects[name] = target
             self._meta[name] = dict(meta)

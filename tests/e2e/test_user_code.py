@@ -451,3 +451,30 @@ def test_an_exception_in_the_users_data_function_is_left_as_it_is(project):
     sys.modules.pop("my_data", None)
     with pytest.raises(KeyError):
         run(project, "data=custom", "data.target=my_data.broken")
+
+
+def test_a_module_imported_again_registers_its_loss_again_but_another_class_may_not_take_the_name(project):
+    import importlib
+
+    first = importlib.import_module("my_losses").RegisteredEntropy
+    sys.modules.pop("my_losses")
+    again = importlib.import_module("my_losses").RegisteredEntropy  # a notebook's reload
+    assert again is not first and losses.info("entropy_reg").cls is again
+
+    class Other(losses.TaskLoss):
+        pass
+
+    with pytest.raises(RuntimeError, match="loss 'entropy_reg' registered twice"):
+        losses.register("entropy_reg", natural_task="multiclass", fits={"multiclass": "native"})(Other)
+
+
+def test_npz_images_with_model_auto_get_the_cnn(project):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(3), 20)
+    x = (rng.integers(0, 200, size=(60, 1, 8, 8)) + 20 * y[:, None, None, None]).astype(np.uint8)
+    np.savez(project / "arrays.npz", x=x, y=y)
+    results = run(project, "data=npz", "data.path=arrays.npz")
+    config = (project / "runs" / "run" / ".hydra" / "config.yaml").read_text()
+    assert "channels:" in config and results["val/acc"] >= 0  # cnn's keys: model=auto read the images
