@@ -323,6 +323,9 @@ def print_help(overrides: list[str]) -> None:
                 continue
             shown = f"{group}.{key}={_value(value)}"
             lines.append(f"    {shown:<36} {docs.get(str(key), '')}".rstrip())
+        owner = node.get("target") or node.get("_target_")
+        for key, default in _target_arguments(group, node):
+            lines.append(f"    {f'{group}.{key}={_value(default)}':<36} an argument of {owner}")
     lines += ["", f"  seed={cfg.seed}    tag={cfg.tag!r}", "", "More: README.md; Hydra's own options: --hydra-help"]
     print("\n".join(lines))
 
@@ -333,6 +336,28 @@ OPEN_KEY_DOCS = {
     "_target_": "your own: module.name of a class or function (in the current folder)",
     "terms": "one entry per term: {weight: w, <the term's arguments>}",
 }
+
+
+def _target_arguments(group: str, node: Any) -> list[tuple[str, Any]]:
+    """The arguments of a user's loss, model or data function that the config leaves at their defaults."""
+    import inspect
+
+    dotted = node.get("target") or node.get("_target_") if group in ("loss", "model", "data") else None
+    if not isinstance(dotted, str):
+        return []
+    try:
+        obj = plugins.import_target(dotted, f"{group}.target")
+    except UserError:
+        return []
+    skip = 2 if group == "loss" and inspect.isfunction(obj) else 0
+    params, _ = plugins.parameters(obj, skip)
+    provided = {"loss": ("task", "num_classes"), "data": ("task", "split_seed")}.get(group, ())
+    provided = provided or ("input_shape", "in_features", "in_channels", "out_features", "num_classes")
+    return [
+        (name, None if p.default is p.empty else p.default)
+        for name, p in params.items()
+        if name not in node and name not in provided
+    ]
 
 
 def _key_docs(group: str, name: str) -> dict[str, str]:
