@@ -478,3 +478,14 @@ def test_npz_images_with_model_auto_get_the_cnn(project):
     results = run(project, "data=npz", "data.path=arrays.npz")
     config = (project / "runs" / "run" / ".hydra" / "config.yaml").read_text()
     assert "channels:" in config and results["val/acc"] >= 0  # cnn's keys: model=auto read the images
+
+
+def test_help_lists_the_users_options_and_their_arguments(project, capsys):
+    from trainer.cli import print_help
+
+    print_help(["hydra.searchpath=[file://my_conf]", "loss=custom", "loss.target=my_losses.EntropyCE", *BLOBS])
+    shown = capsys.readouterr().out
+    loss_options = next(line for line in shown.splitlines() if line.strip().startswith("loss:"))
+    assert "entropy_ce" in shown and "combo" in loss_options and "custom" in loss_options
+    assert any("loss.beta=0.1" in line and "an argument of my_losses.EntropyCE" in line for line in shown.splitlines())
+    assert any("data.n=240" in line and "an argument of my_data.blobs" in line for line in shown.splitlines())
