@@ -7,8 +7,10 @@ standardised with statistics of the training split only.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -81,6 +83,17 @@ class DataBundle:
 
     def splits(self) -> dict[str, Split]:
         return {"train": self.train, "val": self.val, "test": self.test}
+
+
+def existing_file(value: object, key: str = "data.path") -> Path:
+    """The file a config key names (``~`` expanded, relative to the working directory), or a UserError."""
+    path = Path(os.path.expanduser(str(value)))
+    if not path.is_file():
+        raise UserError(
+            f"{key}={value}: no such file (looked for {path.resolve()}; "
+            f"relative paths are taken from the working directory {Path.cwd()})"
+        )
+    return path
 
 
 def split_indices(

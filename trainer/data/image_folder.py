@@ -43,9 +43,9 @@ from torch import Tensor
 from ..errors import UserError
 from ..registry import DATASETS
 from ..schema import option
-from .bundle import DataBundle, Split, SplitConfig, split_indices
+from .bundle import DataBundle, SplitConfig, split_indices
 from .splits import train_test_indices
-from .vision import ImageTransform, channel_stats
+from .vision import image_splits
 
 log = logging.getLogger("losslab")
 
@@ -303,10 +303,7 @@ def load_image_folder(cfg, task: str) -> DataBundle:
     else:
         targets = {s: torch.from_numpy(ys[s]) for s in SPLITS}
         num_outputs = len(classes)
-    mean, std = channel_stats(xs["train"])
-    augmented = ImageTransform(mean, std, crop_padding=cfg.random_crop_padding, flip=cfg.random_flip)
-    plain = ImageTransform(mean, std)
-    train = Split(xs["train"], targets["train"], augmented)
-    val = Split(xs["val"], targets["val"], plain)
-    test = Split(xs["test"], targets["test"], plain)
+    train, val, test = image_splits(
+        [xs[s] for s in SPLITS], [targets[s] for s in SPLITS], cfg.random_crop_padding, cfg.random_flip
+    )
     return DataBundle(train, val, test, task=task, kind="image", num_outputs=num_outputs, class_names=classes)

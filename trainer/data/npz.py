@@ -31,7 +31,6 @@ training split's statistics.
 
 from __future__ import annotations
 
-import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,7 +42,7 @@ from ..errors import UserError
 from ..registry import DATASETS
 from ..schema import option
 from ..tasks import TASK_NAMES
-from .bundle import DataBundle, Split, SplitConfig, split_indices, standardise
+from .bundle import DataBundle, Split, SplitConfig, existing_file, split_indices, standardise
 from .tables import SPLIT_NAMES
 from .vision import ImageTransform, channel_stats
 
@@ -64,12 +63,7 @@ def read_arrays(cfg) -> tuple[Path, dict[str, np.ndarray]]:
     """The resolved path and the arrays x, y (and split, if present) of the archive at ``data.path``."""
     if not cfg.path:
         raise UserError(f"data=npz needs data.path=<file.npz> holding arrays x and y; {SAVE_HINT}")
-    path = Path(os.path.expanduser(str(cfg.path)))
-    if not path.is_file():
-        raise UserError(
-            f"data.path={cfg.path}: no such file (looked for {path.resolve()}; "
-            f"relative paths are taken from the working directory {Path.cwd()})"
-        )
+    path = existing_file(cfg.path)
     path = path.resolve()
     try:
         archive = np.load(path, allow_pickle=False)

@@ -25,9 +25,7 @@ split is seeded (``data.split_seed``, stratified for classes) or given per row b
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -37,7 +35,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from ..errors import UserError
 from ..registry import DATASETS
 from ..schema import option
-from .bundle import DataBundle, Split, SplitConfig, split_indices, standardise
+from .bundle import DataBundle, Split, SplitConfig, existing_file, split_indices, standardise
 
 SPLIT_NAMES = {"train": 0, "val": 1, "valid": 1, "validation": 1, "test": 2}
 TASKS = ("multiclass", "binary", "multilabel", "regression", "count")
@@ -64,12 +62,7 @@ def read_table(cfg):
 
     if not cfg.path:
         raise UserError(f"data={cfg.name} needs data.path=<file> (CSV, TSV or Parquet) and data.target=<column>")
-    path = Path(os.path.expanduser(str(cfg.path)))
-    if not path.is_file():
-        raise UserError(
-            f"data.path={cfg.path}: no such file (looked for {path.resolve()}; "
-            f"relative paths are taken from the working directory {Path.cwd()})"
-        )
+    path = existing_file(cfg.path)
     options = OmegaConf.to_container(cfg.options, resolve=True) if isinstance(cfg.options, DictConfig) else cfg.options
     options = dict(options or {})
     suffix = path.suffix.lower()

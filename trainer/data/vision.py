@@ -115,6 +115,15 @@ def channel_stats(images: Tensor, chunk: int = 2048) -> tuple[Tensor, Tensor]:
     return mean.float(), torch.where(std > 0, std, torch.ones_like(std)).float()
 
 
+def image_splits(images: list[Tensor], targets: list[Tensor], crop_padding: int = 0, flip: bool = False) -> list[Split]:
+    """uint8 (train, val, test) images as Splits normalised with the training split's channel statistics;
+    the training split also augmented with ``crop_padding`` and ``flip``."""
+    mean, std = channel_stats(images[0])
+    augmented = ImageTransform(mean, std, crop_padding=crop_padding, flip=flip)
+    plain = ImageTransform(mean, std)
+    return [Split(x, y, augmented if i == 0 else plain) for i, (x, y) in enumerate(zip(images, targets))]
+
+
 def carve_validation(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Seeded split of a train set into (train, val) indices, stratified by label when every class allows it."""
     if not 0 < fraction < 1:
@@ -315,12 +324,9 @@ def load_celeba(cfg, task: str) -> DataBundle:
     for s in CELEBA_SPLITS:
         if len(blob[s]) == 0:
             raise UserError(f"CelebA's {s!r} split is empty: list_eval_partition.txt assigns no image to it")
-    mean, std = channel_stats(blob["train"])
-    augmented = ImageTransform(mean, std, crop_padding=cfg.random_crop_padding, flip=cfg.random_flip)
-    plain = ImageTransform(mean, std)
-    train = Split(blob["train"], targets["train"], augmented)
-    val = Split(blob["valid"], targets["valid"], plain)
-    test = Split(blob["test"], targets["test"], plain)
+    train, val, test = image_splits(
+        [blob[s] for s in CELEBA_SPLITS], [targets[s] for s in CELEBA_SPLITS], cfg.random_crop_padding, cfg.random_flip
+    )
     return DataBundle(train, val, test, task=task, kind="image", num_outputs=num_outputs, class_names=class_names)
 
 
