@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT
+from scipy import stats as scipy_stats
 
 from trainer.sweep import report as compare
 
@@ -108,7 +109,8 @@ def test_one_row_per_configuration_with_mean_and_std_over_seeds(sweep):
     assert float(mse["epochs_to_fraction_mean"]) == pytest.approx(1.5)
 
     report = (sweep / "report.md").read_text()
-    assert "| 1 | loss=mse | 2/3 | 1 | 0.9700 ± 0.0141 |" in report
+    half = scipy_stats.t.ppf(0.975, 1) * statistics.stdev([0.96, 0.98]) / math.sqrt(2)  # mse's 2 seeds
+    assert f"| 1 | loss=mse | 2/3 | 1 | {0.97 - half:.4f} to {0.97 + half:.4f} | best | 0.9700 ± 0.0141 |" in report
     assert "`loss=mse,seed=2` (failed): the loss is nan" in report
     assert "loss=mse" in text and "loss=ce" in text  # the table, on the terminal too
     png = (sweep / "curves.png").read_bytes()
@@ -171,3 +173,76 @@ def test_a_folder_without_runs_is_a_clear_error(tmp_path):
         assert result.returncode == 2
         assert result.stderr.startswith("error: ") and message in result.stderr
         assert "Traceback" not in result.stderr
+
+
+# 3 losses x 5 seeds: focal and ce close, mse clearly worse; val/acc per seed.
+DECIDING = {
+    "focal": [0.951, 0.962, 0.948, 0.957, 0.955],
+    "ce": [0.949, 0.958, 0.950, 0.951, 0.954],
+    "mse": [0.931, 0.940, 0.925, 0.938, 0.933],
+}
+
+
+@pytest.fixture
+def deciding_sweep(tmp_path) -> Path:
+    for loss, values in DECIDING.items():
+        for seed, value in enumerate(values):
+            metrics = {"val/acc": value, "test/acc": value - 0.01, "val/loss": 0.2, "best_epoch": 2, "epochs": 10}
+            metrics["val_samples"] = 1000
+            make_run(
+                tmp_path / f"loss={loss},seed={seed}",
+                [f"loss={loss}", f"seed={seed}"],
+                task_config(seed, loss),
+                metrics,
+            )
+    return tmp_path
+
+
+def test_the_verdict_intervals_and_tied_column_match_scipy(deciding_sweep):
+    text = compare.compare(deciding_sweep, make_plot=False)
+    rows = {r["configuration"]: r for r in csv.DictReader((deciding_sweep / "report.csv").open())}
+    for loss, values in DECIDING.items():
+        ci = scipy_stats.ttest_1samp(values, 0.0).confidence_interval(0.95)
+        assert float(rows[f"loss={loss}"]["val/acc_ci95_low"]) == pytest.approx(ci.low)
+        assert float(rows[f"loss={loss}"]["val/acc_ci95_high"]) == pytest.approx(ci.high)
+    # paired by seed against the best (focal), Holm over the two comparisons
+    p_ce = scipy_stats.ttest_rel(DECIDING["ce"], DECIDING["focal"]).pvalue
+    p_mse = scipy_stats.ttest_rel(DECIDING["mse"], DECIDING["focal"]).pvalue
+    holm_mse, holm_ce = min(1, 2 * min(p_ce, p_mse)), min(1, max(2 * min(p_ce, p_mse), max(p_ce, p_mse)))
+    assert p_mse < p_ce and holm_ce > 0.05 > holm_mse  # the numbers are chosen so
+    report = (deciding_sweep / "report.md").read_text()
+    assert "| 2 | loss=ce | 5/5 | 0 |" in report and f"tied (p = {holm_ce:.2g})" in report
+    assert f"worse (p = {holm_mse:.2g})" in report
+    assert f"**`loss=focal` and `loss=ce` (p = {holm_ce:.2g}) are tied for best on val/acc**" in report
+    diff = scipy_stats.ttest_rel(DECIDING["mse"], DECIDING["focal"])
+    interval = diff.confidence_interval(0.95)
+    worse_by = -statistics.fmean(a - b for a, b in zip(DECIDING["mse"], DECIDING["focal"]))
+    assert (
+        f"`loss=mse` is worse by {worse_by * 100:.2f} points (95% CI {-interval.high * 100:.2f} points to "
+        f"{-interval.low * 100:.2f} points; p = {holm_mse:.2g}, Holm)" in report
+    )
+    assert "would take about" in report and "seeds (80% power)" in report
+    assert "tied for best" in text  # the verdict, on the terminal too
+    runs = list(csv.DictReader((deciding_sweep / "runs.csv").open()))
+    assert len(runs) == 15 and {r["seed"] for r in runs} == {"0", "1", "2", "3", "4"}
+    assert "<details><summary>Per-seed val/acc" in report
+
+
+def test_fragile_comparisons_are_warned_about(tmp_path):
+    # every run peaks at its last epoch; val ranks a above b, test ranks b above a beyond both intervals
+    for loss, (val, test) in {"a": (0.95, 0.80), "b": (0.94, 0.93)}.items():
+        for seed in range(3):
+            metrics = {"val/acc": val + 0.001 * seed, "test/acc": test + 0.002 * seed, "val/loss": 0.1}
+            metrics |= {"best_epoch": 9, "epochs": 10, "val_samples": 120}
+            make_run(
+                tmp_path / f"loss={loss},seed={seed}",
+                [f"loss={loss}", f"seed={seed}"],
+                task_config(seed, loss),
+                metrics,
+            )
+    compare.compare(tmp_path, make_plot=False)
+    report = (tmp_path / "report.md").read_text()
+    assert "every run of every configuration peaked at its last epoch (10)" in report
+    assert "trainer.max_epochs=20" in report
+    assert "validation and test disagree: `loss=a` ranks above `loss=b`" in report
+    assert "the validation split has 120 samples: one point of acc is 1.2 samples" in report

@@ -31,7 +31,9 @@ from pathlib import Path
 from typing import Any
 
 from ..config import RESULT_NEUTRAL_KEYS, SWEEP_GROUPS, flatten
+from . import stats
 from .jobs import FAILED_FILE, JOB_FILE, METRICS_FILE, read_json
+from .verdict import Comparison, compare_rows, describe_p, verdict, warnings
 
 # Overrides that never tell two configurations apart: the seed (runs of one configuration differ in
 # it), the groups that only pick configs, and the keys that do not change a result.
@@ -225,6 +227,8 @@ class Row:
     label: str
     runs: list[Run]
     stats: dict[str, tuple[float, float, int]]
+    # The 95% t-interval of each metric column over the seeds (trainer/sweep/stats.py).
+    intervals: dict[str, stats.Interval] = field(default_factory=dict)
 
     @property
     def completed(self) -> list[Run]:
@@ -248,6 +252,10 @@ def metric_columns(runs: list[Run]) -> list[str]:
     return order("val") + order("test")
 
 
+def _interval(values: list[Any]) -> stats.Interval:
+    return stats.t_interval([v for v in values if isinstance(v, int | float)])
+
+
 def summarize(runs: list[Run], fraction: float) -> tuple[list[Row], list[str]]:
     groups: dict[tuple, list[Run]] = {}
     for run in runs:
@@ -264,7 +272,8 @@ def summarize(runs: list[Run], fraction: float) -> tuple[list[Row], list[str]]:
             [epochs_to_fraction(r.curves.get(main_key, []), fraction, r.mode) for r in done]
         )
         stats["wall_time_s"] = mean_std([r.wall_time_s for r in done])
-        rows.append(Row(label, group, stats))
+        intervals = {c: _interval([r.metrics.get(c, math.nan) for r in done]) for c in columns}
+        rows.append(Row(label, group, stats, intervals))
     mode = runs[0].mode
 
     def sort_key(row: Row) -> tuple[int, float]:
@@ -287,17 +296,36 @@ def fmt(stat: tuple[float, float, int], digits: int = 4) -> str:
     return f"{mean:.{digits}f}" if n < 2 else f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
-def table(rows: list[Row], columns: list[str], fraction: float) -> tuple[list[str], list[list[str]]]:
+def _ci(interval: stats.Interval) -> str:
+    return "-" if not math.isfinite(interval.low) else f"{interval.low:.4f} to {interval.high:.4f}"
+
+
+def _versus(comparison: Comparison | None, rank: int) -> str:
+    if comparison is None:
+        return ""
+    if rank == 1:
+        return "best"
+    return f"{'tied' if comparison.tied else 'worse'} ({describe_p(comparison)})"
+
+
+def table(
+    rows: list[Row], columns: list[str], fraction: float, comparisons: list[Comparison] | None = None
+) -> tuple[list[str], list[list[str]]]:
     pct = f"{fraction:.0%}"
-    headers = ["#", "configuration", "seeds ok", "failed", *columns, "best epoch", f"epochs to {pct}", "wall s/run"]
+    main = columns[0]
+    headers = ["#", "configuration", "seeds ok", "failed", f"{main} 95% CI", "vs best (Holm)", *columns]
+    headers += ["best epoch", f"epochs to {pct}", "wall s/run"]
     body = []
     for rank, row in enumerate(rows, 1):
+        comparison = comparisons[rank - 1] if comparisons else None
         body.append(
             [
                 str(rank),
                 row.label,
                 f"{len(row.completed)}/{len(row.runs)}",
                 str(row.n_failed),
+                _ci(row.intervals.get(main, stats.t_interval([]))),
+                _versus(comparison, rank),
                 *(fmt(row.stats[c]) for c in columns),
                 fmt(row.stats["best_epoch"], 1),
                 fmt(row.stats["epochs_to_fraction"], 1),
@@ -328,6 +356,8 @@ def write_csv(path: Path, sections: list[tuple[str, list[Row], list[str]]]) -> N
     stat_keys += ["best_epoch", "epochs_to_fraction", "wall_time_s"]
     header = ["task", "rank", "configuration", "runs", "completed", "failed"]
     header += [f"{k}_{s}" for k in stat_keys for s in ("mean", "std")]
+    interval_keys = [k for k in stat_keys if k not in ("best_epoch", "epochs_to_fraction", "wall_time_s")]
+    header += [f"{k}_ci95_{s}" for k in interval_keys for s in ("low", "high")]
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(header)
@@ -337,7 +367,27 @@ def write_csv(path: Path, sections: list[tuple[str, list[Row], list[str]]]) -> N
                 for key in stat_keys:
                     mean, std, n = row.stats.get(key, (math.nan, math.nan, 0))
                     line += ["" if n == 0 else f"{mean:.10g}", "" if n == 0 else f"{std:.10g}"]
+                for key in interval_keys:
+                    interval = row.intervals.get(key, stats.t_interval([]))
+                    line += [f"{v:.10g}" if math.isfinite(v) else "" for v in (interval.low, interval.high)]
                 writer.writerow(line)
+
+
+def write_runs_csv(path: Path, sections: list[tuple[str, list[Row], list[str]]]) -> None:
+    """One line per run: its configuration, seed, status and every final metric."""
+    keys: list[str] = []
+    for _, _, columns in sections:
+        keys += [c for c in columns if c not in keys]
+    keys += ["best_epoch", "epochs"]
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["task", "configuration", "seed", "status", "run", *keys])
+        for task, rows, _ in sections:
+            for row in rows:
+                for run in sorted(row.runs, key=lambda r: int(r.config.get("seed", 0))):
+                    metrics = run.metrics or {}
+                    values = [metrics.get(k, "") for k in keys]
+                    writer.writerow([task, row.label, run.config.get("seed", ""), run.status, run.name, *values])
 
 
 def plot(path: Path, sections: list[tuple[str, list[Row], list[str]]]) -> None:
@@ -392,6 +442,37 @@ def plot(path: Path, sections: list[tuple[str, list[Row], list[str]]]) -> None:
     plt.close(fig)
 
 
+def _plain_markup(line: str) -> str:
+    return line.replace("**", "").replace("`", "")
+
+
+def _pareto(rows: list[Row], main: str, mode: str) -> list[str]:
+    """Classification: the configurations no other beats on both val/<main> and calibration (val/ece)."""
+    if mode != "max" or not any("val/ece" in r.intervals for r in rows):
+        return []
+    points = [(r.intervals[f"val/{main}"].mean, r.intervals.get("val/ece", stats.t_interval([])).mean) for r in rows]
+    front = [r.label for r, on in zip(rows, stats.pareto_front(points)) if on]
+    if not front:
+        return []
+    shown = ", ".join(f"`{label}`" for label in front)
+    return [
+        f"**Pareto front** of val/{main} (higher is better) against val/ece (calibration error, lower is better), "
+        f"means over the seeds: {shown}. Every other configuration is beaten on both by one of these.",
+        "",
+    ]
+
+
+def _per_seed(rows: list[Row], comparisons: list[Comparison], main: str) -> list[str]:
+    """The per-seed values of val/<main> behind the summary (every metric of every run: runs.csv)."""
+    seeds = sorted({seed for c in comparisons for seed in c.seeds_val})
+    if not seeds:
+        return []
+    lines = ["<details><summary>Per-seed val/" + main + " (every metric of every run: runs.csv)</summary>", ""]
+    header = ["configuration", *(f"seed {s}" for s in seeds)]
+    body = [[c.label, *(f"{c.seeds_val[s]:.4f}" if s in c.seeds_val else "-" for s in seeds)] for c in comparisons]
+    return [*lines, markdown(header, body), "", "</details>", ""]
+
+
 def compare(sweep_dir: Path, fraction: float = 0.95, make_plot: bool = True) -> str:
     """Write report.md, report.csv (and curves.png) into ``sweep_dir``; return the terminal text."""
     if not 0 < fraction <= 1:
@@ -413,14 +494,22 @@ def compare(sweep_dir: Path, fraction: float = 0.95, make_plot: bool = True) -> 
     for task, task_runs in sorted(by_task.items()):
         rows, columns = summarize(task_runs, fraction)
         sections.append((task, rows, columns))
-        headers, body = table(rows, columns, fraction)
         main, mode = task_runs[0].main_metric, task_runs[0].mode
+        comparisons = compare_rows(rows, main, mode)
+        headers, body = table(rows, columns, fraction, comparisons)
+        val_size = next((r.metrics.get("val_samples") for r in task_runs if r.metrics), None)
+        said = verdict(comparisons, main, mode)
+        fragile = warnings(rows, comparisons, main, mode, val_size)
         intro = (
             f"Task `{task}`: {len(task_runs)} runs in {len(rows)} configurations, sorted by val/{main} "
-            f"({'higher' if mode == 'max' else 'lower'} is better); mean ± std over the seeds that completed."
+            f"({'higher' if mode == 'max' else 'lower'} is better); mean ± std over the seeds that completed, "
+            f"the 95% t-interval of val/{main}, and each configuration against the best, paired by seed."
         )
+        md += [f"## {task}", "", "### Verdict", "", *(f"- {line}" for line in said)]
+        md += [f"- Warning: {line}" for line in fragile]
         md += [
-            f"## {task}",
+            "",
+            "### Table",
             "",
             intro,
             "Metrics are those of each run's best epoch (by val/" + main + "). Epochs count from 1; "
@@ -430,8 +519,11 @@ def compare(sweep_dir: Path, fraction: float = 0.95, make_plot: bool = True) -> 
             "",
             markdown(headers, body),
             "",
+            *_pareto(rows, main, mode),
+            *_per_seed(rows, comparisons, main),
         ]
-        text += [intro, plain(headers, body), ""]
+        text += [intro, plain(headers, body), "", *(_plain_markup(line) for line in said)]
+        text += [f"warning: {_plain_markup(line)}" for line in fragile] + [""]
 
     problems = [r for r in runs if r.status != "completed"]
     if problems:
@@ -460,7 +552,8 @@ def compare(sweep_dir: Path, fraction: float = 0.95, make_plot: bool = True) -> 
         md += ["## Curves", "", "![validation curves](curves.png)", ""]
     (sweep_dir / "report.md").write_text("\n".join(md))
     write_csv(sweep_dir / "report.csv", sections)
-    written = ", ".join(n for n in ("report.md", "report.csv", "curves.png" if make_plot else "") if n)
+    write_runs_csv(sweep_dir / "runs.csv", sections)
+    written = ", ".join(n for n in ("report.md", "report.csv", "runs.csv", "curves.png" if make_plot else "") if n)
     text.append(f"wrote {written} in {sweep_dir}")
     return "\n".join(text)
 

@@ -311,6 +311,9 @@ class Recipe:
             wall_time_s=round(time.perf_counter() - self.started, 3),
             train_time_s=round(self.train_time, 4),
             first_step_unix_time=self.first_step_time,
+            # How many samples one point of a metric is: the report warns about splits too small to compare.
+            val_samples=len(self.data.val),
+            test_samples=len(self.data.test),
         )
         scores = {k: v for k, v in results.items() if k.startswith(("val/", "test/"))}
         self.logger.hparams(hparams_of(self.cfg), scores)
