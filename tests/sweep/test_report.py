@@ -246,3 +246,51 @@ def test_fragile_comparisons_are_warned_about(tmp_path):
     assert "trainer.max_epochs=20" in report
     assert "validation and test disagree: `loss=a` ranks above `loss=b`" in report
     assert "the validation split has 120 samples: one point of acc is 1.2 samples" in report
+
+
+def test_aggregate_runs_are_served_by_tensorboard_as_margin_charts(sweep):
+    import socket
+    import time
+    import urllib.parse
+    import urllib.request
+
+    compare.compare(sweep, make_plot=False)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    tensorboard = Path(sys.executable).with_name("tensorboard")
+    command = [str(tensorboard), "--logdir", str(sweep), "--host", "127.0.0.1", "--port", str(port)]
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}/data/plugin"
+
+    def get(path: str):
+        with urllib.request.urlopen(f"{base}/{path}", timeout=10) as response:
+            return json.loads(response.read())
+
+    try:
+        deadline, tags = time.monotonic() + 90, {}
+        while time.monotonic() < deadline:
+            try:
+                tags = get("scalars/tags")
+                if "aggregate/loss=ce" in tags and "aggregate/loss=mse" in tags:
+                    break
+            except OSError:
+                pass
+            assert server.poll() is None, server.stderr.read()
+            time.sleep(0.5)
+        assert {"val/acc", "val/acc (min)", "val/acc (max)"} <= set(tags["aggregate/loss=ce"])
+        query = urllib.parse.urlencode({"run": "aggregate/loss=ce", "tag": "val/acc (min)"})
+        served = [value for _, _, value in get(f"scalars/scalars?{query}")]
+        curves = [RUNS[("ce", seed)][5] for seed in range(3)]
+        assert served == pytest.approx([min(values) for values in zip(*curves)])
+        query = urllib.parse.urlencode({"run": "aggregate/loss=ce", "tag": "val/acc"})
+        assert [v for _, _, v in get(f"scalars/scalars?{query}")] == pytest.approx(
+            [statistics.fmean(values) for values in zip(*curves)]
+        )
+        layout = get("custom_scalars/layout")
+        charts = [chart for category in layout["category"] for chart in category["chart"]]
+        margin = next(c for c in charts if c["title"] == "val/acc")["margin"]["series"][0]
+        assert (margin["value"], margin["lower"], margin["upper"]) == ("val/acc", "val/acc (min)", "val/acc (max)")
+    finally:
+        server.terminate()
+        server.wait(timeout=20)

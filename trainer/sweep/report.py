@@ -123,8 +123,8 @@ def find_runs(sweep_dir: Path) -> list[Path]:
     return found
 
 
-def read_curves(run_dir: Path, tags: Sequence[str]) -> dict[str, list[tuple[int, float]]]:
-    """Per-epoch scalars from the run's event files; on a repeated step the latest value wins."""
+def read_curves(run_dir: Path, tags: Sequence[str] | None = None) -> dict[str, list[tuple[int, float]]]:
+    """Per-epoch scalars (``tags``, None: all) from the run's event files; on a repeated step the latest wins."""
     import logging
 
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -135,7 +135,7 @@ def read_curves(run_dir: Path, tags: Sequence[str]) -> dict[str, list[tuple[int,
     acc.Reload()
     available = set(acc.Tags().get("scalars", []))
     curves = {}
-    for tag in tags:
+    for tag in sorted(available) if tags is None else tags:
         if tag in available:
             by_step = {e.step: e.value for e in acc.Scalars(tag)}
             curves[tag] = sorted(by_step.items())
@@ -473,8 +473,9 @@ def _per_seed(rows: list[Row], comparisons: list[Comparison], main: str) -> list
     return [*lines, markdown(header, body), "", "</details>", ""]
 
 
-def compare(sweep_dir: Path, fraction: float = 0.95, make_plot: bool = True) -> str:
-    """Write report.md, report.csv (and curves.png) into ``sweep_dir``; return the terminal text."""
+def compare(sweep_dir: Path, fraction: float = 0.95, make_plot: bool = True, aggregates: bool = True) -> str:
+    """Write report.md, report.csv, runs.csv (curves.png, and the aggregate TensorBoard runs) into
+    ``sweep_dir``; return the terminal text."""
     if not 0 < fraction <= 1:
         raise CompareError(f"--fraction must be in (0, 1], got {fraction}")
     run_dirs = find_runs(sweep_dir)
@@ -547,6 +548,20 @@ def compare(sweep_dir: Path, fraction: float = 0.95, make_plot: bool = True) -> 
             "",
         ]
 
+    if aggregates:
+        from .aggregate import FOLDER, write_aggregates
+
+        folders = write_aggregates(sweep_dir, sections)
+        if folders:
+            md += [
+                "## TensorBoard",
+                "",
+                f"`tensorboard --logdir {sweep_dir} --host localhost`: the Custom Scalars tab shows one band per "
+                f"configuration and metric (the mean over its seeds, min to max), from the runs in `{FOLDER}/`; "
+                "the Scalars and HParams tabs hold every seed's own run.",
+                "",
+            ]
+            text.append(f"TensorBoard: {len(folders)} aggregate runs in {sweep_dir / FOLDER} (Custom Scalars tab)")
     if make_plot:
         plot(sweep_dir / "curves.png", sections)
         md += ["## Curves", "", "![validation curves](curves.png)", ""]
@@ -565,9 +580,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--fraction", type=float, default=0.95, help="report the epochs to reach this fraction of the best (0.95)"
     )
     parser.add_argument("--no-plot", action="store_true", help="skip curves.png")
+    parser.add_argument("--no-aggregate", action="store_true", help="skip the aggregate TensorBoard runs")
     args = parser.parse_args(argv)
     try:
-        print(compare(args.sweep_dir, args.fraction, make_plot=not args.no_plot))
+        print(compare(args.sweep_dir, args.fraction, make_plot=not args.no_plot, aggregates=not args.no_aggregate))
     except CompareError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
