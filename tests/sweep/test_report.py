@@ -294,3 +294,13 @@ def test_aggregate_runs_are_served_by_tensorboard_as_margin_charts(sweep):
     finally:
         server.terminate()
         server.wait(timeout=20)
+
+
+def test_report_embeds_the_reliability_diagrams_side_by_side(sweep):
+    for loss in ("ce", "mse"):
+        (sweep / f"loss={loss},seed=0" / "reliability_diagram.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    compare.compare(sweep, make_plot=False, aggregates=False)
+    report = (sweep / "report.md").read_text()
+    assert "| loss=mse | loss=ce |" in report
+    assert "![reliability of loss=ce](<loss=ce,seed=0/reliability_diagram.png>)" in report
+    assert not (sweep / "aggregate").exists()

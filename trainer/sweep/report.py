@@ -462,6 +462,27 @@ def _pareto(rows: list[Row], main: str, mode: str) -> list[str]:
     ]
 
 
+def _reliability(rows: list[Row], sweep_dir: Path) -> list[str]:
+    """The reliability diagrams of the configurations side by side (the first seed that drew one)."""
+    cells = []
+    for row in rows:
+        drawn = next(
+            (
+                r.path / "reliability_diagram.png"
+                for r in row.completed
+                if (r.path / "reliability_diagram.png").exists()
+            ),
+            None,
+        )
+        if drawn is not None:
+            cells.append((row.label, drawn.relative_to(sweep_dir).as_posix()))
+    if not cells:
+        return []
+    header = [label for label, _ in cells]
+    images = [f"![reliability of {label}](<{path}>)" for label, path in cells]
+    return ["### Reliability diagrams (test split, first seed)", "", markdown(header, [images]), ""]
+
+
 def _per_seed(rows: list[Row], comparisons: list[Comparison], main: str) -> list[str]:
     """The per-seed values of val/<main> behind the summary (every metric of every run: runs.csv)."""
     seeds = sorted({seed for c in comparisons for seed in c.seeds_val})
@@ -522,6 +543,7 @@ def compare(sweep_dir: Path, fraction: float = 0.95, make_plot: bool = True, agg
             "",
             *_pareto(rows, main, mode),
             *_per_seed(rows, comparisons, main),
+            *_reliability(rows, sweep_dir),
         ]
         text += [intro, plain(headers, body), "", *(_plain_markup(line) for line in said)]
         text += [f"warning: {_plain_markup(line)}" for line in fragile] + [""]

@@ -272,6 +272,9 @@ class NullLogger:
     def scalar(self, tag: str, value: float, step: int) -> None:
         pass
 
+    def image(self, tag: str, png: bytes, step: int) -> None:
+        pass
+
     def hparams(self, hparams, metrics) -> None:
         pass
 

@@ -83,6 +83,18 @@ class RunLogger:
             ]
         )
 
+    def image(self, tag: str, png: bytes, step: int) -> None:
+        """A PNG picture, written at once (the Images tab)."""
+        from tensorboard.compat.proto.event_pb2 import Event
+        from tensorboard.compat.proto.summary_pb2 import Summary
+
+        width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")  # the IHDR chunk
+        image = Summary.Image(height=height, width=width, colorspace=4, encoded_image_string=png)
+        self.flush()
+        self._write(
+            [Event(wall_time=time.time(), step=step, summary=Summary(value=[Summary.Value(tag=tag, image=image)]))]
+        )
+
     def hparams(self, hparams: dict[str, Any], metrics: dict[str, float]) -> None:
         from tensorboard.compat.proto.event_pb2 import Event
         from torch.utils.tensorboard.summary import hparams as hparams_summary

@@ -40,7 +40,7 @@ from ..models import build_model
 from ..models import custom as custom_models
 from ..optim import build_optimizer, build_scheduler
 from ..registry import DATASETS
-from . import checkpoint, distributed
+from . import checkpoint, distributed, pictures
 from .evaluate import build_metrics, evaluate, to_scalar
 from .logger import RunLogger, truncate_events
 from .precision import build_precision
@@ -302,6 +302,8 @@ class Recipe:
         results: dict[str, Any] = {f"val/{k}": v for k, v in self.evaluate_on("val").items()}
         if self.cfg.trainer.test:
             results.update({f"test/{k}": v for k, v in self.evaluate_on("test").items()})
+            if self.cfg.task.name in pictures.TASKS and distributed.is_main():
+                results["test_per_class"] = self.draw_test_pictures()
         results.update(
             best_epoch=state.best_epoch,
             epochs=state.epoch,
@@ -321,6 +323,24 @@ class Recipe:
         if distributed.is_main():
             (self.run_dir / "metrics.json").write_text(json.dumps(results, indent=2) + "\n")
         return results
+
+    @torch.no_grad()
+    def draw_test_pictures(self) -> dict[str, dict[str, float]]:
+        """The test split's confusion matrix and reliability diagram, as PNGs in the run folder and
+        images in TensorBoard; returns the per-class precision, recall and F1."""
+        self.model.eval()
+        scores, targets = [], []
+        for x, y in self.splits["test"].batches(self.cfg.trainer.eval_batch_size):
+            with self.precision.autocast():
+                output = self.model(x)
+            scores.append(self.loss_fn.predict(output.float()))
+            targets.append(y)
+        data = self.data
+        drawn = pictures.compute(torch.cat(scores), torch.cat(targets), data.task, data.num_outputs, data.class_names)
+        for name, png in pictures.figures(drawn, data.class_names, data.task).items():
+            (self.run_dir / f"{name}.png").write_bytes(png)
+            self.logger.image(f"test/{name}", png, self.state.epoch)
+        return drawn.per_class
 
     def kept(self, exc: checkpoint.WriteError) -> checkpoint.WriteError:
         """``exc`` with what a resume can start from: the last good checkpoint, untouched."""
