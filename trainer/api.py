@@ -61,25 +61,21 @@ def run(
     ``outputs/<task>/<time>``). A mistake raises ``trainer.errors.UserError`` with the CLI's message.
     """
     from .config import check_config
-    from .data.custom import CustomDataConfig
     from .train import train
 
-    cfg = compose(overrides)
+    given = {"loss": loss, "model": model, "data": data}
+    # An object takes the place of its group's custom option, whose keys (data.in_memory, ...) the overrides may set.
+    cfg = compose([*(f"{group}=custom" for group, obj in given.items() if obj is not None), *overrides])
     choices = {k: v for k, v in OmegaConf.to_container(cfg.hydra.runtime.choices).items() if isinstance(v, str)}
     folder = Path(run_dir if run_dir is not None else cfg.hydra.run.dir)
     with open_dict(cfg):
         del cfg["hydra"]
-        given = {"loss": loss, "model": model, "data": data}
         for group, obj in given.items():
             if obj is None:
                 continue
             label = _label(obj)
             plugins.PROVIDED[group] = {label: obj}
-            node: dict[str, Any] = {"name": "custom", "target": label}
-            if group == "data":  # the harness's data keys (batch_size, ...) as the overrides set them
-                defaults = OmegaConf.to_container(OmegaConf.structured(CustomDataConfig))
-                node = {**defaults, **{k: cfg.data[k] for k in defaults if k in cfg.data and k != "name"}, **node}
-            cfg[group] = node
+            cfg[group].target = label
             choices[group] = "custom"
     try:
         check_config(cfg, choices)

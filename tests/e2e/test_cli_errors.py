@@ -36,8 +36,9 @@ def message_for(*overrides: str) -> str:
         (["data=digitz"], "unknown dataset 'digitz' (did you mean digits?)"),
         (["optim.lrr=0.1"], "optim has no key optim.lrr (did you mean lr?). Its keys: lr, weight_decay, betas"),
         (["+optim.lrr=0.1"], "optim 'adamw' has no key optim.lrr (did you mean lr?). Its keys: lr,"),
-        (["+model._target_=my.Net"], "model 'auto' is 'cnn' for image data, which has no key model._target_"),
-        (["+data._target_=my.Data"], "dataset 'digits' has no key data._target_. Its keys: batch_size,"),
+        # _target_ names the user's own model or data: a module that is not there is one line too
+        (["+model._target_=my.Net"], "model._target_=my.Net: cannot import module 'my': no my.py or package my/"),
+        (["+data._target_=my.Data"], "data._target_=my.Data: cannot import module 'my': no my.py or package my/"),
         (["+trainer.max_epoch=3"], "trainer has no key trainer.max_epoch (did you mean max_epochs?)"),
         (["+foo=1"], "the config has no key foo. Its keys: task, loss, model, data, optim"),
         (["model=mlp", "model.channels=[8]"], "model has no key model.channels. Its keys: hidden, dropout"),
