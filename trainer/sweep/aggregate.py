@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 FOLDER = "aggregate"
+# Not curves: the final metrics the HParams tab reads (one point each) and the learning rate.
+SKIPPED = ("final/", "lr")
 
 
 def band_tags(tag: str) -> tuple[str, str, str]:
@@ -43,6 +45,8 @@ def curves_by_step(runs: Sequence[Any]) -> dict[str, dict[int, list[float]]]:
         if run.status != "completed":
             continue
         for tag, series in read_curves(run.path).items():
+            if tag.startswith(SKIPPED):
+                continue
             for step, value in series:
                 if math.isfinite(value):
                     merged.setdefault(tag, {}).setdefault(step, []).append(value)
