@@ -52,11 +52,9 @@ def _registered_class(obj: Any) -> LossInfo | None:
 
 
 def _check_registered(info: LossInfo, task: str, args: dict[str, Any], key: str) -> None:
-    from trainer.config import loss_schema  # the typed schema, as for a built-in loss
-
     check_fits(info.name, task)
     plugins.check_arguments(info.cls, args, f"loss {info.name!r} ({key})", key, ("task",))
-    OmegaConf.merge(OmegaConf.structured(loss_schema(info)), {"name": info.name, **args})  # types
+    OmegaConf.merge(OmegaConf.structured(info.schema()), {"name": info.name, **args})  # types, as a built-in's
 
 
 def resolve(spec: dict[str, Any], task: str, key: str = "loss") -> Resolved:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
+import typing
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Optional
 
 from torch import nn
 
@@ -49,3 +51,22 @@ class LossInfo:
 
     def defaults(self) -> dict[str, Any]:
         return {name: p.default for name, p in self.params().items()}
+
+    def schema(self) -> type:
+        """A dataclass with the loss's name and typed parameters, made from its constructor (the
+        Hydra schema that types its arguments)."""
+        hints = typing.get_type_hints(self.cls.__init__) if self.params() else {}
+        fields: list[tuple[str, Any, Any]] = [("name", str, dataclasses.field(default=self.name))]
+        for name, param in self.params().items():
+            kind = _schema_type(hints.get(name, Any), param.default)
+            fields.append((name, kind, dataclasses.field(default=param.default)))
+        return dataclasses.make_dataclass(f"{self.cls.__name__}Config", fields)
+
+
+def _schema_type(annotation: Any, default: Any) -> Any:
+    """The OmegaConf type for a loss parameter: its annotation, or Any for unions like 'list | str'."""
+    if isinstance(annotation, str):
+        annotation = {"float": float, "int": int, "str": str, "bool": bool}.get(annotation, Any)
+    if annotation in (float, int, str, bool):
+        return Optional[annotation] if default is None else annotation  # noqa: UP045  (a runtime type for OmegaConf)
+    return Any

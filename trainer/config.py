@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import typing
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf, open_dict
@@ -97,15 +96,6 @@ class Config:
 # ---------------------------------------------------------------- generated schemas
 
 
-def _schema_type(annotation: Any, default: Any) -> Any:
-    """The OmegaConf type for a loss parameter: its annotation, or Any for unions like 'list | str'."""
-    if isinstance(annotation, str):
-        annotation = {"float": float, "int": int, "str": str, "bool": bool}.get(annotation, Any)
-    if annotation in (float, int, str, bool):
-        return Optional[annotation] if default is None else annotation  # noqa: UP045  (a runtime type for OmegaConf)
-    return Any
-
-
 class Schemas:
     """Generated schema dataclasses, under names pickle can find (``Schemas.<group>_<name>``): the
     fork launcher sends composed configs to its workers."""
@@ -118,13 +108,8 @@ def _named(schema: type, key: str) -> type:
 
 
 def loss_schema(info: losses.LossInfo) -> type:
-    """A dataclass with the loss's name and typed parameters, made from its constructor."""
-    hints = typing.get_type_hints(info.cls.__init__) if info.params() else {}
-    fields: list[tuple[str, Any, Any]] = [("name", str, dataclasses.field(default=info.name))]
-    for name, param in info.params().items():
-        kind = _schema_type(hints.get(name, Any), param.default)
-        fields.append((name, kind, dataclasses.field(default=param.default)))
-    return _named(dataclasses.make_dataclass(f"{info.cls.__name__}Config", fields), f"loss_{info.name}")
+    """The loss's schema (``LossInfo.schema``: its name and typed parameters), under a picklable name."""
+    return _named(info.schema(), f"loss_{info.name}")
 
 
 def auto_model_schema() -> type:

@@ -23,6 +23,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .events import read_curves
+
 FOLDER = "aggregate"
 # Not curves: the final metrics the HParams tab reads (one point each) and the learning rate.
 SKIPPED = ("final/", "lr")
@@ -38,7 +40,6 @@ def _folder_name(label: str) -> str:
 
 def curves_by_step(runs: Sequence[Any]) -> dict[str, dict[int, list[float]]]:
     """tag -> step -> the values the completed runs logged there."""
-    from .report import read_curves
 
     merged: dict[str, dict[int, list[float]]] = {}
     for run in runs:

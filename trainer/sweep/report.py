@@ -32,6 +32,7 @@ from typing import Any
 
 from ..config import RESULT_NEUTRAL_KEYS, SWEEP_GROUPS, flatten
 from . import stats
+from .events import read_curves
 from .jobs import FAILED_FILE, JOB_FILE, METRICS_FILE, read_json
 from .verdict import Comparison, compare_rows, describe_p, verdict, warnings
 
@@ -121,25 +122,6 @@ def find_runs(sweep_dir: Path) -> list[Path]:
         if path.is_dir() and path.name not in ("checkpoints", ".hydra") and is_run_dir(path):
             found.append(path)
     return found
-
-
-def read_curves(run_dir: Path, tags: Sequence[str] | None = None) -> dict[str, list[tuple[int, float]]]:
-    """Per-epoch scalars (``tags``, None: all) from the run's event files; on a repeated step the latest wins."""
-    import logging
-
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    # A resumed run's event file starts by purging the steps after its checkpoint; that is expected.
-    logging.getLogger("tensorboard").setLevel(logging.ERROR)
-    acc = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
-    acc.Reload()
-    available = set(acc.Tags().get("scalars", []))
-    curves = {}
-    for tag in sorted(available) if tags is None else tags:
-        if tag in available:
-            by_step = {e.step: e.value for e in acc.Scalars(tag)}
-            curves[tag] = sorted(by_step.items())
-    return curves
 
 
 def load_run(run_dir: Path, sweep_dir: Path) -> Run:
