@@ -120,6 +120,15 @@ def standardise(train: np.ndarray, *others: np.ndarray, axis: tuple[int, ...] | 
     return [((a - mean) / std).astype(np.float32) for a in (train, *others)]
 
 
+def standardise_targets(ys: list[np.ndarray], task: str) -> tuple[list[np.ndarray], float, float]:
+    """Regression targets scaled with the training split's mean and std (returned, for metrics in the
+    data's units); other tasks' targets as they are, with mean 0 and std 1."""
+    if task != "regression":
+        return ys, 0.0, 1.0
+    mean, std = float(ys[0].mean()), float(ys[0].std()) or 1.0
+    return [((t - mean) / std).astype(np.float32) for t in ys], mean, std
+
+
 def tensor_splits(x: list[np.ndarray], y: list[np.ndarray], y_dtype: torch.dtype) -> list[Split]:
     return [Split(torch.from_numpy(np.ascontiguousarray(a)), torch.as_tensor(b, dtype=y_dtype)) for a, b in zip(x, y)]
 

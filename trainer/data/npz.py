@@ -42,7 +42,7 @@ from ..errors import UserError
 from ..registry import DATASETS
 from ..schema import option
 from ..tasks import TASK_NAMES
-from .bundle import DataBundle, Split, SplitConfig, existing_file, split_indices, standardise
+from .bundle import DataBundle, Split, SplitConfig, existing_file, split_indices, standardise, standardise_targets
 from .tables import SPLIT_NAMES
 from .vision import ImageTransform, channel_stats
 
@@ -328,10 +328,7 @@ def load_npz(cfg, task: str) -> DataBundle:
     splits, kind = _inputs(arrays["x"], parts)
 
     ys = [y[p] for p in parts]
-    mean, std = 0.0, 1.0
-    if task == "regression":
-        mean, std = float(ys[0].mean()), float(ys[0].std()) or 1.0
-        ys = [((t - mean) / std).astype(np.float32) for t in ys]
+    ys, mean, std = standardise_targets(ys, task)
     train, val, test = (
         Split(s.x, torch.as_tensor(np.ascontiguousarray(t), dtype=y_dtype), s.transform) for s, t in zip(splits, ys)
     )

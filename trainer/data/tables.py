@@ -35,7 +35,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from ..errors import UserError
 from ..registry import DATASETS
 from ..schema import option
-from .bundle import DataBundle, Split, SplitConfig, existing_file, split_indices, standardise
+from .bundle import DataBundle, Split, SplitConfig, existing_file, split_indices, standardise, standardise_targets
 
 SPLIT_NAMES = {"train": 0, "val": 1, "valid": 1, "validation": 1, "test": 2}
 TASKS = ("multiclass", "binary", "multilabel", "regression", "count")
@@ -321,10 +321,7 @@ def load_table(cfg, task: str) -> DataBundle:
         scaled = standardise(*[part[:, :num_numeric] for part in xs])
         xs = [np.concatenate([s, part[:, num_numeric:]], axis=1) for s, part in zip(scaled, xs)]
     ys = [y[p] for p in parts]
-    mean, std = 0.0, 1.0
-    if task == "regression":
-        mean, std = float(ys[0].mean()), float(ys[0].std()) or 1.0
-        ys = [((t - mean) / std).astype(np.float32) for t in ys]
+    ys, mean, std = standardise_targets(ys, task)
     train, val, test = (
         Split(torch.from_numpy(np.ascontiguousarray(a)), torch.as_tensor(b, dtype=y_dtype)) for a, b in zip(xs, ys)
     )
