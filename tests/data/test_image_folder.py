@@ -170,7 +170,8 @@ def test_cache_is_written_reused_and_rebuilt_when_a_file_changes(tmp_path, monke
     assert pixels(load(tmp_path).train) == pixels(rebuilt.train)  # the rebuilt cache is used
 
 
-def test_a_root_that_cannot_hold_the_cache_decodes_every_time_with_one_warning(tmp_path, caplog):
+def test_a_root_that_cannot_hold_the_cache_decodes_every_time_with_one_warning(tmp_path, caplog, monkeypatch):
+    monkeypatch.setattr(logging.getLogger("losslab"), "disabled", False)  # whatever an earlier in-process Hydra did
     write_folder(tmp_path, per_class=3)
     (tmp_path / ".losslab_cache").write_text("a file where the cache folder would go")  # as unwritable, even for root
     with caplog.at_level(logging.WARNING, logger="losslab"):

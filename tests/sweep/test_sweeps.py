@@ -600,6 +600,7 @@ def test_a_signal_while_a_parallel_job_starts_stops_that_job_and_keeps_its_worke
     signals ignored. Before, the KeyboardInterrupt killed the pool worker, its job was lost, and the sweep
     waited for that job forever."""
     import ctypes
+    import logging
     import multiprocessing
 
     from hydra import compose, initialize_config_dir
@@ -621,6 +622,11 @@ def test_a_signal_while_a_parallel_job_starts_stops_that_job_and_keeps_its_worke
 
     stop_signals = (signal.SIGINT, signal.SIGTERM)
     saved = {sig: signal.getsignal(sig) for sig in stop_signals}
+    # hydra/job_logging=disabled disables every existing logger; later tests in this process log and check records
+    named = logging.root.manager.loggerDict.values()
+    loggers = [logging.root, *(lg for lg in named if isinstance(lg, logging.Logger))]
+    enabled = [lg for lg in loggers if not lg.disabled]
+    root_state = (logging.root.level, list(logging.root.handlers))
     overrides = [
         "task=binary",
         f"hydra.sweep.dir={tmp_path}",
@@ -647,6 +653,10 @@ def test_a_signal_while_a_parallel_job_starts_stops_that_job_and_keeps_its_worke
         for sig, handler in saved.items():
             signal.signal(sig, handler)
         HydraConfig.instance().cfg = None  # the job set it; later tests run train() outside Hydra
+        for lg in enabled:
+            lg.disabled = False
+        logging.root.setLevel(root_state[0])
+        logging.root.handlers[:] = root_state[1]
 
 
 def test_ctrl_c_as_parallel_jobs_start_exits_130_and_the_rerun_finishes_the_sweep(tmp_path):
