@@ -180,11 +180,13 @@ def exit_now(code: object) -> NoReturn:
 def user_message(exc: BaseException) -> str | None:
     """The one-line message for a user's mistake (a UserError, or Hydra's and OmegaConf's config
     errors); None for anything else, which is a bug to show with its traceback."""
-    from hydra.errors import HydraException, MissingConfigException, OverrideParseException
+    from hydra.errors import HydraException, InstantiationException, MissingConfigException, OverrideParseException
     from omegaconf.errors import OmegaConfBaseException
 
     if isinstance(exc, UserError):
         return str(exc)
+    if isinstance(exc, InstantiationException) and isinstance(exc.__cause__, HydraException | UserError):
+        return _first_line(str(exc.__cause__))  # a plugin (the sweeper) refused its options: its own words
     if isinstance(exc, MissingConfigException):
         return _missing_option(exc)
     if isinstance(exc, OverrideParseException):
@@ -318,7 +320,7 @@ def print_help(overrides: list[str]) -> None:
         else:
             lines.append(f"  {group}" + (f" ({name})" if name and group != "task" else ""))
         docs = _key_docs(group, name)
-        for key, value in node.items():
+        for key, value in _flat_items(node, docs):
             if key == "name" and group != "task":
                 continue
             shown = f"{group}.{key}={_value(value)}"
@@ -369,7 +371,33 @@ def _key_docs(group: str, name: str) -> dict[str, str]:
         schema = CustomDataConfig if (group, name) == ("data", "custom") else known.get(name)
     if schema is None:
         return dict(OPEN_KEY_DOCS)
-    return {**OPEN_KEY_DOCS, **{f.name: f.metadata.get("help", "") for f in dataclasses.fields(schema)}}
+    return {**OPEN_KEY_DOCS, **_field_docs(schema)}
+
+
+def _field_docs(schema: Any, prefix: str = "") -> dict[str, str]:
+    """key -> help of a schema's fields; a nested schema's as ``outer.inner`` (trainer.early_stopping.patience)."""
+    docs = {}
+    for f in dataclasses.fields(schema):
+        nested = f.default_factory() if f.default_factory is not dataclasses.MISSING else None
+        if dataclasses.is_dataclass(nested):
+            docs.update(_field_docs(type(nested), f"{prefix}{f.name}."))
+        else:
+            docs[prefix + f.name] = f.metadata.get("help", "")
+    return docs
+
+
+def _flat_items(node: Any, docs: dict[str, str], prefix: str = "") -> list[tuple[str, Any]]:
+    """A node's keys and values, with a nested schema's keys spelled out (those ``docs`` names)."""
+    from omegaconf import OmegaConf
+
+    items = []
+    for key, value in node.items():
+        name = f"{prefix}{key}"
+        if OmegaConf.is_dict(value) and any(k.startswith(name + ".") for k in docs):
+            items += _flat_items(value, docs, name + ".")
+        else:
+            items.append((name, value))
+    return items
 
 
 def _value(value: Any) -> str:

@@ -60,6 +60,12 @@ class TaskConfig:
 
 
 @dataclass
+class EarlyStoppingConfig:
+    patience: int | None = option(None, "stop after this many validations without improvement (null: never)")
+    min_delta: float = option(0.0, "an improvement of the main metric smaller than this does not count")
+
+
+@dataclass
 class TrainerConfig:
     max_epochs: int = option(20, "epochs to train")
     device: str = option("auto", "auto | cpu | cuda | cuda:N")
@@ -78,6 +84,7 @@ class TrainerConfig:
     num_threads: int | None = option(None, "torch's CPU threads (null: torch's default)")
     deterministic: bool = option(True, "deterministic kernels on GPUs and compiled code")
     test: bool = option(True, "evaluate the best checkpoint on the test split at the end")
+    early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
 
 
 @dataclass
@@ -350,6 +357,11 @@ def check_trainer_options(tcfg: DictConfig) -> None:
         raise UserError(f"trainer.log_flush_secs must be >= 0 (0: write each value at once), got {tcfg.log_flush_secs}")
     if tcfg.max_epochs < 0:
         raise UserError(f"trainer.max_epochs must be >= 0, got {tcfg.max_epochs}")
+    patience, min_delta = tcfg.early_stopping.patience, tcfg.early_stopping.min_delta
+    if patience is not None and patience < 1:
+        raise UserError(f"trainer.early_stopping.patience must be >= 1 (or null: never stop early), got {patience}")
+    if min_delta < 0:
+        raise UserError(f"trainer.early_stopping.min_delta must be >= 0, got {min_delta}")
     if tcfg.val_every_n_epochs < 1:
         raise UserError(f"trainer.val_every_n_epochs must be >= 1 (1: every epoch), got {tcfg.val_every_n_epochs}")
 

@@ -28,6 +28,11 @@ class LosslabOptunaSweeperConf:
     # Search space in Hydra's sweep syntax: interval(a,b), tag(log, interval(a,b)), range(a,b[,step]),
     # choice(a,b,...) or a,b,...; a plain value fixes the key.
     params: Dict[str, Any] = field(default_factory=dict)  # noqa: UP006
+    # Stop unpromising trials from their per-epoch val metric: null (never), median or successive_halving,
+    # with the keyword arguments of optuna's MedianPruner / SuccessiveHalvingPruner in pruner_args, set
+    # whole: hydra.sweeper.pruner_args={n_startup_trials:3,n_warmup_steps:2} (steps are epochs).
+    pruner: Optional[str] = None  # noqa: UP045
+    pruner_args: Any = None  # a dict; Any, as OmegaConf cannot merge a dict into an Optional[Dict] that is None
 
 
 ConfigStore.instance().store(

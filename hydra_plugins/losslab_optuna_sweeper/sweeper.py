@@ -28,6 +28,9 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
+from trainer.errors import UserError
+from trainer.sweep.pruning import make_pruner
+
 log = logging.getLogger(__name__)
 
 DIRECTIONS = {"min": "minimize", "max": "maximize", "minimize": "minimize", "maximize": "maximize"}
@@ -74,6 +77,8 @@ class LosslabOptunaSweeper(Sweeper):
         study_name: str,
         storage: str | None,
         params: dict[str, Any],
+        pruner: str | None = None,
+        pruner_args: dict[str, Any] | None = None,
     ) -> None:
         if str(direction) not in DIRECTIONS:
             raise HydraException(f"hydra.sweeper.direction={direction!r}: use minimize or maximize (or min, max)")
@@ -81,6 +86,16 @@ class LosslabOptunaSweeper(Sweeper):
             raise HydraException(f"hydra.sweeper.sampler={sampler!r}: use tpe or random")
         if n_trials < 1 or n_jobs < 1:
             raise HydraException("hydra.sweeper.n_trials and hydra.sweeper.n_jobs must be at least 1")
+        if pruner is not None and not str(metric).startswith("val/"):
+            raise HydraException(
+                f"hydra.sweeper.pruner={pruner} follows the metric per epoch, but hydra.sweeper.metric={metric!r} "
+                "is not a validation metric; use val/<name>, e.g. val/loss"
+            )
+        try:
+            make_pruner(pruner, dict(pruner_args or {}))  # checked before any trial runs; each job builds its own
+        except UserError as exc:
+            raise HydraException(str(exc)) from exc
+        self.pruner = pruner
         self.metric = metric
         self.direction = DIRECTIONS[str(direction)]
         self.n_trials = n_trials
@@ -172,7 +187,7 @@ class LosslabOptunaSweeper(Sweeper):
         return sum(1 for t in study.get_trials(deepcopy=False, states=done) if not t.user_attrs.get("interrupted"))
 
     def _objective(self, ret: JobReturn) -> tuple[float | None, str | None]:
-        """The trial's value, or None and why it failed."""
+        """The trial's value, or None and why it failed (or was pruned: the reason starts with "pruned")."""
         run_dir = Path(str(ret.hydra_cfg.hydra.runtime.output_dir)) if ret.hydra_cfg else None
         if ret.status != JobStatus.COMPLETED:
             exc = ret._return_value
@@ -181,6 +196,8 @@ class LosslabOptunaSweeper(Sweeper):
         if not isinstance(results, dict):
             failed = _read_json(run_dir / "failed.json") if run_dir else None
             return None, (failed or {}).get("reason", "the job returned no results")
+        if str(results.get("stop_reason", "")).startswith("pruned"):
+            return None, results["stop_reason"]
         if self.metric not in results:
             keys = ", ".join(k for k in results if isinstance(results[k], (int, float)))
             raise HydraException(
@@ -222,7 +239,11 @@ class LosslabOptunaSweeper(Sweeper):
             results = self.launcher.launch(batch, initial_job_idx=trials[0].number)
             for trial, ret in zip(trials, results):
                 value, reason = self._objective(ret)
-                if value is None:
+                if value is None and str(reason).startswith("pruned"):
+                    trial.set_user_attr("pruned_reason", reason)
+                    study.tell(trial, state=TrialState.PRUNED)  # Optuna keeps its last reported value
+                    log.info("trial %d %s", trial.number, reason)
+                elif value is None:
                     trial.set_user_attr("fail_reason", reason)
                     study.tell(trial, state=TrialState.FAIL)
                     log.info("trial %d failed: %s", trial.number, reason)
@@ -252,23 +273,27 @@ class LosslabOptunaSweeper(Sweeper):
             "trial": best.number,
             "run_dir": best.user_attrs.get("run_dir"),
             "n_trials": len(study.trials),
+            "n_pruned": len(study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))),
         }
         (sweep_dir / "best.json").write_text(json.dumps(summary, indent=2) + "\n")
         params = " ".join(f"{k}={format_value(v)}" for k, v in best.params.items())
+        pruned = f", {summary['n_pruned']} pruned" if summary["n_pruned"] else ""
         print(
-            f"\nOptuna: best of {len(study.trials)} trials is #{best.number} ({best.user_attrs.get('run_dir')}): "
+            f"\nOptuna: best of {len(study.trials)} trials{pruned} is #{best.number} ({summary['run_dir']}): "
             f"{self.metric}={best.value:.5g} with {params}\n"
             f"  study: {sweep_dir / 'optuna.db'} (name {self.study_name!r}); trials.csv and best.json beside it"
         )
 
 
 def write_trials_csv(study: Any, path: Path) -> None:
-    """One line per trial: number, state, value, run folder, why it failed, then its parameters."""
+    """One line per trial: number, state, value, run folder, validations reported, why it failed or was
+    pruned, then its parameters."""
     trials = study.get_trials(deepcopy=False)
     names = sorted({name for t in trials for name in t.params})
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["number", "state", "value", "run_dir", "fail_reason", "interrupted", "seconds", *names])
+        header = ["number", "state", "value", "run_dir", "epochs_reported", "reason", "interrupted", "seconds"]
+        writer.writerow([*header, *names])
         for t in trials:
             seconds = t.duration.total_seconds() if t.duration else ""
             attrs = t.user_attrs
@@ -278,7 +303,8 @@ def write_trials_csv(study: Any, path: Path) -> None:
                     t.state.name,
                     "" if t.value is None else t.value,
                     attrs.get("run_dir", ""),
-                    attrs.get("fail_reason", ""),
+                    len(t.intermediate_values),
+                    attrs.get("fail_reason", attrs.get("pruned_reason", "")),
                     attrs.get("interrupted", False),
                     seconds,
                     *(t.params.get(n, "") for n in names),

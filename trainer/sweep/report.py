@@ -360,7 +360,7 @@ def write_runs_csv(path: Path, sections: list[tuple[str, list[Row], list[str]]])
     keys: list[str] = []
     for _, _, columns in sections:
         keys += [c for c in columns if c not in keys]
-    keys += ["best_epoch", "epochs"]
+    keys += ["best_epoch", "epochs", "stop_reason"]
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["task", "configuration", "seed", "status", "run", *keys])

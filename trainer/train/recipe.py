@@ -40,6 +40,7 @@ from ..models import build_model
 from ..models import custom as custom_models
 from ..optim import build_optimizer, build_scheduler
 from ..registry import DATASETS
+from ..sweep import pruning
 from . import checkpoint, distributed, pictures
 from .evaluate import build_metrics, evaluate, to_scalar
 from .logger import RunLogger, truncate_events
@@ -147,6 +148,8 @@ class Recipe:
         self.run_config = {"config": OmegaConf.to_container(cfg, resolve=True), "overrides": _overrides()}
 
         self.resumed_events = resumed.state.get("events", {}) if resumed is not None else None
+        # Under the Optuna sweeper with a pruner: the trial this run reports its validations to.
+        self.pruning = pruning.TrialPruning.from_hydra() if distributed.is_main() else None
         self.logger = (
             RunLogger(self.run_dir, tcfg.log_flush_secs) if distributed.is_main() else distributed.NullLogger()
         )
@@ -178,6 +181,8 @@ class Recipe:
         stop.arm()  # from the first step on, a signal stops at a step boundary, with a checkpoint
         self.start_writing()
         for epoch in range(state.epoch, max_epochs):
+            if state.stop_reason:  # stopped early (a resume of such a run trains no further)
+                break
             epoch_started = time.perf_counter()
             self.model.train()
             order = distributed.shard(batch_order(len(train_split), seed, epoch)).to(self.device)
@@ -251,8 +256,29 @@ class Recipe:
         improved = is_better(val[main_metric], val["loss"], state.best, self.cfg.task.main_metric_mode)
         if improved:
             state.best, state.best_epoch = (val[main_metric], val["loss"]), epoch
+        self.early_stopping(val[main_metric], epoch)
+        reason = self.pruning.should_stop(val, epoch) if self.pruning is not None else ""
+        if self.all_agree(bool(reason)):  # every rank stops; rank 0's reason is the one written
+            state.stop_reason = reason or "pruned by Optuna (rank 0 decided)"
         self.save(best=improved)
         self.progress.set_postfix({"val/loss": f"{val['loss']:.4f}", f"val/{main_metric}": f"{val[main_metric]:.4f}"})
+
+    def early_stopping(self, value: float, epoch: int) -> None:
+        """Count validations without an improvement of the main metric by more than min_delta; at
+        ``patience`` of them, record why the run stops (the epoch loop ends after this checkpoint)."""
+        state, options = self.state, self.cfg.trainer.early_stopping
+        if options.patience is None:
+            return
+        sign = 1 if self.cfg.task.main_metric_mode == "max" else -1
+        if state.early_best is None or (math.isfinite(value) and sign * (value - state.early_best) > options.min_delta):
+            state.early_best, state.since_improvement = value, 0
+            return
+        state.since_improvement += 1
+        if state.since_improvement >= options.patience:
+            state.stop_reason = (
+                f"early stopping after epoch {epoch + 1}: val/{self.cfg.task.main_metric} did not improve by more than "
+                f"{options.min_delta:g} in {state.since_improvement} validations (best {state.early_best:.6g})"
+            )
 
     def log_train_loss(self, epoch: int) -> None:
         """Log the mean train loss since the last log: on a GPU, the one host-device sync of the step loop."""
@@ -307,6 +333,7 @@ class Recipe:
         results.update(
             best_epoch=state.best_epoch,
             epochs=state.epoch,
+            stop_reason=state.stop_reason or "max_epochs",
             steps=state.global_step,
             steps_per_epoch=self.steps_per_epoch,
             skipped_steps=state.skipped_steps,

@@ -29,6 +29,11 @@ class TrainState:
     best: tuple[float, float] | None = None  # (main metric, val loss) of the best epoch
     best_epoch: int = -1
     skipped_steps: int = 0  # batches whose optimiser step was skipped (trainer.on_nan=skip)
+    # trainer.early_stopping: validations since the main metric last improved by more than min_delta,
+    # the best value that counts for it, and why the run stopped early ("": it did not).
+    since_improvement: int = 0
+    early_best: float | None = None
+    stop_reason: str = ""
     # The train/loss mean in progress since the last log: losses read on the host each step (CPU, where
     # reading is free) plus, on a GPU, a sum kept on the device and read every log_every_n_steps.
     running_loss: float = 0.0
@@ -70,6 +75,9 @@ def checkpoint_state(
         "best": list(state.best) if state.best else None,
         "best_epoch": state.best_epoch,
         "skipped_steps": state.skipped_steps,
+        "since_improvement": state.since_improvement,
+        "early_best": state.early_best,
+        "stop_reason": state.stop_reason,
         "running_loss": state.running_loss_total(),
         "running_steps": state.running_steps,
         "running_parts": {label: float(value) for label, value in state.running_parts.items()},
@@ -108,6 +116,9 @@ def restore(loaded: checkpoint.Loaded, cfg, model, optimizer, scheduler, scaler)
         best=best,
         best_epoch=ckpt["best_epoch"],
         skipped_steps=ckpt.get("skipped_steps", 0),
+        since_improvement=ckpt.get("since_improvement", 0),
+        early_best=ckpt.get("early_best"),
+        stop_reason=ckpt.get("stop_reason", ""),
         running_loss=float(ckpt.get("running_loss", 0.0)),  # a 0-dim tensor in older checkpoints
         running_steps=ckpt.get("running_steps", 0),
         running_parts=dict(ckpt.get("running_parts", {})),
