@@ -15,6 +15,7 @@ A user's own loss registers the same way, from their own module:
 
 from . import (  # noqa: F401  (importing a loss module registers its losses)
     asl,
+    balanced_softmax,
     binary_cross_entropy,
     cross_entropy,
     ctc,
@@ -23,7 +24,10 @@ from . import (  # noqa: F401  (importing a loss module registers its losses)
     from_config,
     gce,
     kl_div,
+    ldam,
     likelihood,
+    logit_adjust,
+    mae,
     margin,
     multi_margin,
     multilabel_margin,

@@ -58,11 +58,27 @@ def to_plus_minus_one(target: Tensor) -> Tensor:
     return target * 2 - 1
 
 
+def pass_epoch(module: nn.Module, epoch: int) -> None:
+    """Call ``set_epoch(epoch)`` on the nearest submodules that have one, looking through containers
+    (combo keeps its terms in an nn.ModuleList, which has none)."""
+    for child in module.children():
+        own = getattr(child, "set_epoch", None)
+        if callable(own):
+            own(epoch)
+        else:
+            pass_epoch(child, epoch)
+
+
 class TaskLoss(nn.Module):
     """Base class: a loss bound to a task, taking the model's raw output and the task's native target.
 
     Subclasses implement ``forward``; they may override ``head_size`` (how many outputs the model
-    needs) and ``predict`` (turn raw outputs into the task's scores for metrics).
+    needs), ``predict`` (turn raw outputs into the task's scores for metrics) and ``set_epoch``.
+
+    The epoch contract: the trainer calls ``set_epoch(epoch)`` at the start of every training epoch,
+    with the 0-based epoch index (also the first epoch of a resumed run, so a loss must derive its
+    state from the epoch alone, never count calls). A loss that changes with the epoch (``ldam``'s
+    deferred re-weighting) overrides it; a loss never told the epoch behaves as at epoch 0.
     """
 
     loss_name: str = ""
@@ -76,6 +92,11 @@ class TaskLoss(nn.Module):
     def head_size(cls, task: str, natural_size: int) -> int:
         """Number of model outputs this loss needs, given the task's natural output size."""
         return natural_size
+
+    def set_epoch(self, epoch: int) -> None:
+        """Called by the trainer at the start of every epoch (0-based). The default does nothing but
+        pass the epoch on to the sub-losses that take it (``combo``'s terms, a wrapped user loss)."""
+        pass_epoch(self, epoch)
 
     def predict(self, output: Tensor) -> Tensor:
         """Task-native scores for metrics: the task's own (``trainer.tasks``) unless the loss knows better.

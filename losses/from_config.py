@@ -25,7 +25,7 @@ from trainer.errors import UserError
 
 from .combo import Combo
 from .custom import wrap
-from .info import LossInfo
+from .info import HARNESS_PARAMS, LossInfo
 from .registry import LOSSES, check_fits
 from .registry import build as build_registered
 from .registry import info as registered_info
@@ -53,7 +53,7 @@ def _registered_class(obj: Any) -> LossInfo | None:
 
 def _check_registered(info: LossInfo, task: str, args: dict[str, Any], key: str) -> None:
     check_fits(info.name, task)
-    plugins.check_arguments(info.cls, args, f"loss {info.name!r} ({key})", key, ("task",))
+    plugins.check_arguments(info.cls, args, f"loss {info.name!r} ({key})", key, HARNESS_PARAMS)
     OmegaConf.merge(OmegaConf.structured(info.schema()), {"name": info.name, **args})  # types, as a built-in's
 
 
@@ -75,7 +75,7 @@ def resolve(spec: dict[str, Any], task: str, key: str = "loss") -> Resolved:
         return _resolve_combo(spec, task, key)
     loss = registered_info(str(name))
     check_fits(loss.name, task)
-    plugins.check_arguments(loss.cls, spec, f"loss {loss.name!r} ({key})", key, ("task",))
+    plugins.check_arguments(loss.cls, spec, f"loss {loss.name!r} ({key})", key, HARNESS_PARAMS)
     return Resolved(label=loss.name, args=spec, info=loss)
 
 

@@ -12,6 +12,12 @@ from torch import nn
 
 from trainer.errors import UserError
 
+# Constructor arguments the harness fills in and the user never sets: they are left out of a loss's
+# ``params()``, hence of its schema, its conf/loss/<name>.yaml and --help. ``class_counts``: the
+# per-class counts of the training labels, given to a loss whose constructor takes it (``losses.build``).
+CLASS_COUNTS = "class_counts"
+HARNESS_PARAMS = ("task", CLASS_COUNTS)
+
 
 class LossError(UserError, ValueError):
     """A user-facing mistake in choosing or configuring a loss (unknown name, wrong task, bad parameter)."""
@@ -41,13 +47,19 @@ class LossInfo:
     summary: str = ""
 
     def params(self) -> dict[str, inspect.Parameter]:
-        """The loss's own parameters (its constructor's keyword arguments, minus ``task``)."""
+        """The loss's own parameters: its constructor's keyword arguments, minus those the harness
+        fills in (``HARNESS_PARAMS``: ``task``, ``class_counts``)."""
         signature = inspect.signature(self.cls.__init__)
         return {
             name: p
             for name, p in signature.parameters.items()
-            if name not in ("self", "task") and p.kind is p.KEYWORD_ONLY
+            if name not in ("self", *HARNESS_PARAMS) and p.kind is p.KEYWORD_ONLY
         }
+
+    @property
+    def needs_class_counts(self) -> bool:
+        """Whether the constructor takes ``class_counts`` (``losses.build`` computes it from the labels)."""
+        return CLASS_COUNTS in inspect.signature(self.cls.__init__).parameters
 
     def defaults(self) -> dict[str, Any]:
         return {name: p.default for name, p in self.params().items()}

@@ -12,13 +12,13 @@ import inspect
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from torch import nn
+from torch import Tensor, nn
 
 from trainer.registry import Registry, did_you_mean
 from trainer.tasks import TASK_NAMES
 
 from . import class_weights
-from .info import LossDoesNotFitTaskError, LossError, LossInfo, UnknownLossError
+from .info import CLASS_COUNTS, LossDoesNotFitTaskError, LossError, LossInfo, UnknownLossError
 
 TASKS: tuple[str, ...] = TASK_NAMES
 
@@ -112,7 +112,8 @@ def build(
     floats for regression) and returns the loss.
 
     ``labels`` (the training targets) and ``num_classes`` are only used to compute ``weight`` or
-    ``pos_weight`` given as a method (``auto``, ``inv_freq``, ...; see ``losses.class_weights``).
+    ``pos_weight`` given as a method (``auto``, ``inv_freq``, ...; see ``losses.class_weights``), and
+    the ``class_counts`` of a loss whose constructor takes them (:func:`class_counts`).
     """
     loss = info(name)
     task = task or loss.natural_task
@@ -125,4 +126,26 @@ def build(
         )
     # weight='auto' & co. are resolved from the labels.
     params = class_weights.resolve(loss, task, params, labels, num_classes)
+    if loss.needs_class_counts:
+        params = {**params, CLASS_COUNTS: class_counts(loss, task, labels, num_classes)}
     return loss.cls(task=task, **params)
+
+
+def class_counts(loss: LossInfo, task: str, labels: Any, num_classes: int | None) -> Tensor:
+    """The per-class counts n_c of the training ``labels`` (float64, one per model output), for a loss
+    whose constructor takes ``class_counts`` (logit_adjust, ldam, ...); never a user's parameter.
+
+    A class absent from the training labels is counted once, as for ``weight=auto``, so that log n_c
+    and n_c ** -1/4 stay finite.
+    """
+    if labels is None:
+        raise LossError(
+            f"loss {loss.name!r} needs the per-class counts of the training labels, and none were given. "
+            "python -m trainer passes them for you; in Python call "
+            f"losses.build({loss.name!r}, task=..., labels=<training targets>, num_classes=<C>)."
+        )
+    if task not in class_weights.LABELLED_TASKS:
+        raise LossError(f"loss {loss.name!r} needs class counts from class labels; task {task!r} has none")
+    natural = num_classes or class_weights._natural_size(labels, task)
+    counts, _ = class_weights.label_counts(labels, task, loss.cls.head_size(task, natural))
+    return counts.clamp_min(1)

@@ -262,7 +262,8 @@ def test_the_new_schemas_refuse_keys_they_do_not_have(plugin):
     message = str(data_error.value)
     assert f"dataset '{DATA}' has no key data.num_rowz (did you mean num_rows?)" in message
     assert message.endswith(
-        "Its keys: batch_size, split_seed, label_noise, label_noise_mode, val_fraction, test_fraction, num_rows"
+        "Its keys: batch_size, split_seed, label_noise, label_noise_mode, label_noise_splits, imbalance, folds, fold, "
+        "val_fraction, test_fraction, num_rows"
     )
 
     with pytest.raises(UserError, match=f"model '{MODEL}' has no key model.layers. Its keys: width$"):
@@ -362,4 +363,4 @@ def test_every_dataset_and_model_has_a_config_starting_from_its_schema(registry,
     if registry is DATASETS:
         for name in names:
             meta = registry.meta(name)
-            assert meta["kind"] in ("image", "table", None) and set(meta["tasks"]) <= set(TASK_NAMES), name
+            assert meta["kind"] in ("image", "table", "signal", None) and set(meta["tasks"]) <= set(TASK_NAMES), name

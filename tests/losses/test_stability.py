@@ -51,9 +51,9 @@ CASES = [(task, name) for task in NATURAL_SIZE for name in losses.available(task
 @pytest.mark.parametrize("task, name", CASES, ids=[f"{t}-{n}" for t, n in CASES])
 def test_loss_and_gradient_stay_finite_at_extreme_outputs(task, name, magnitude=1e4):
     gen = torch.Generator().manual_seed(0)
-    loss_fn = losses.build(name, task=task)
-    head = loss_fn.head_size(task, NATURAL_SIZE[task])
     target = _targets(task, gen)
+    loss_fn = losses.build(name, task=task, labels=target, num_classes=NATURAL_SIZE[task])
+    head = loss_fn.head_size(task, NATURAL_SIZE[task])
     for case, output in _extreme_outputs(task, head, target, magnitude, gen).items():
         output = output.clone().requires_grad_()
         loss = loss_fn(output, target)
@@ -72,9 +72,9 @@ def test_predict_gives_probabilities_the_metrics_and_ece_can_use(task, name):
     from trainer.train.evaluate import build_metrics
 
     gen = torch.Generator().manual_seed(1)
-    loss_fn = losses.build(name, task=task)
-    head = loss_fn.head_size(task, NATURAL_SIZE[task])
     target = _targets(task, gen)
+    loss_fn = losses.build(name, task=task, labels=target, num_classes=NATURAL_SIZE[task])
+    head = loss_fn.head_size(task, NATURAL_SIZE[task])
     output = torch.randn(N, head, generator=gen) * 3
     preds = loss_fn.predict(output)
     expected_shape = (N,) if task == "binary" else (N, NATURAL_SIZE[task])

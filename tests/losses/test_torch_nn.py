@@ -160,7 +160,7 @@ def test_loss_that_does_not_fit_says_why_and_lists_alternatives():
 
 
 def test_unknown_loss_and_parameter_errors():
-    with pytest.raises(losses.UnknownLossError, match="Losses: asl, bce"):
+    with pytest.raises(losses.UnknownLossError, match="Losses: asl, balanced_softmax, bce"):
         losses.build("cross_entropy")
     with pytest.raises(losses.LossError, match="label_smoothing"):
         losses.build("ce", smoothing=0.1)

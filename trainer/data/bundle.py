@@ -146,6 +146,13 @@ class DataConfig:
     split_seed: int = option(0, "seeds the split, where the dataset draws one, and the label noise")
     label_noise: float = option(0.0, "fraction of training labels corrupted (classification tasks)")
     label_noise_mode: str = option("symmetric", "symmetric | asymmetric: how labels are corrupted")
+    label_noise_splits: list[str] = option(
+        help="the splits whose labels get the noise: train, val (the test split stays clean)",
+        factory=lambda: ["train", "val"],
+    )
+    imbalance: float | None = option(None, "cut the training split to a long tail n_max/n_min (null: as loaded)")
+    folds: int | None = option(None, "K-fold cross-validation over train+val (null: the dataset's own split)")
+    fold: int = option(0, "the fold that validates, 0..folds-1 (with data.folds)")
 
 
 @dataclass

@@ -1,6 +1,7 @@
 """Models, registered in ``trainer.registry.MODELS`` by the modules gathered here.
 
     small    mlp, cnn, embed_cnn, seq_cnn
+    signal   linear, cnn1d, gru: MNIST-1D's models for signals (C, L)
     vision   resnet18, resnet34, resnet50, mobilenet_v3_small (torchvision, weights=None)
     custom   the user's own: model=custom model.target=my_models.Net
 
@@ -13,10 +14,10 @@ from __future__ import annotations
 from torch import nn
 
 from ..registry import MODELS
-from . import custom, small, vision  # noqa: F401  (each registers its models)
+from . import custom, signal, small, vision  # noqa: F401  (each registers its models)
 
 # model=auto: the default model for each kind of data.
-AUTO = {"image": "cnn", "table": "mlp"}
+AUTO = {"image": "cnn", "table": "mlp", "signal": "cnn1d"}
 
 
 def resolve_name(name: str, data_kind: str) -> str:

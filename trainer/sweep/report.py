@@ -34,11 +34,11 @@ from ..config import RESULT_NEUTRAL_KEYS, SWEEP_GROUPS, flatten
 from . import stats
 from .events import read_curves
 from .jobs import FAILED_FILE, JOB_FILE, METRICS_FILE, read_json
-from .verdict import Comparison, compare_rows, describe_p, verdict, warnings
+from .verdict import Comparison, compare_rows, describe_p, replicate, replicate_label, unit_of, verdict, warnings
 
 # Overrides that never tell two configurations apart: the seed (runs of one configuration differ in
 # it), the groups that only pick configs, and the keys that do not change a result.
-LABEL_EXCLUDED = {"seed", *SWEEP_GROUPS, *RESULT_NEUTRAL_KEYS}
+LABEL_EXCLUDED = {"seed", "data.fold", *SWEEP_GROUPS, *RESULT_NEUTRAL_KEYS}
 
 
 class CompareError(Exception):
@@ -144,7 +144,7 @@ def load_run(run_dir: Path, sweep_dir: Path) -> Run:
 
 
 def group_key(run: Run) -> tuple:
-    """Runs that differ in nothing but the seed share a key."""
+    """Runs that differ in nothing but the seed (and the fold, under data.folds) share a key."""
     return tuple(sorted((k, json.dumps(v)) for k, v in run.config.items() if k not in LABEL_EXCLUDED))
 
 
@@ -363,13 +363,14 @@ def write_runs_csv(path: Path, sections: list[tuple[str, list[Row], list[str]]])
     keys += ["best_epoch", "epochs", "stop_reason"]
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["task", "configuration", "seed", "status", "run", *keys])
+        writer.writerow(["task", "configuration", "seed", "fold", "status", "run", *keys])
         for task, rows, _ in sections:
             for row in rows:
-                for run in sorted(row.runs, key=lambda r: int(r.config.get("seed", 0))):
+                for run in sorted(row.runs, key=replicate):
                     metrics = run.metrics or {}
                     values = [metrics.get(k, "") for k in keys]
-                    writer.writerow([task, row.label, run.config.get("seed", ""), run.status, run.name, *values])
+                    fold = run.config.get("data.fold", "") if run.config.get("data.folds") is not None else ""
+                    writer.writerow([task, row.label, run.config.get("seed", ""), fold, run.status, run.name, *values])
 
 
 def plot(path: Path, sections: list[tuple[str, list[Row], list[str]]]) -> None:
@@ -471,16 +472,36 @@ def _per_seed(rows: list[Row], comparisons: list[Comparison], main: str) -> list
     if not seeds:
         return []
     lines = ["<details><summary>Per-seed val/" + main + " (every metric of every run: runs.csv)</summary>", ""]
-    header = ["configuration", *(f"seed {s}" for s in seeds)]
+    header = ["configuration", *(replicate_label(s) for s in seeds)]
     body = [[c.label, *(f"{c.seeds_val[s]:.4f}" if s in c.seeds_val else "-" for s in seeds)] for c in comparisons]
     return [*lines, markdown(header, body), "", "</details>", ""]
 
 
-def compare(sweep_dir: Path, fraction: float = 0.95, make_plot: bool = True, aggregates: bool = True) -> str:
+def rank_by_last(run: Run) -> Run:
+    """The run with its last epoch's metrics (val_last/, test_last/) in place of the best epoch's."""
+    if run.metrics:
+        last = {
+            k.replace("_last/", "/", 1): v for k, v in run.metrics.items() if k.startswith(("val_last/", "test_last/"))
+        }
+        if last:
+            best = {k: v for k, v in run.metrics.items() if k.startswith(("val/", "test/"))}
+            others = {
+                k: v for k, v in run.metrics.items() if k not in best and not k.startswith(("val_last/", "test_last/"))
+            }
+            run.metrics = {**others, **last}
+    return run
+
+
+def compare(
+    sweep_dir: Path, fraction: float = 0.95, make_plot: bool = True, aggregates: bool = True, epoch: str = "best"
+) -> str:
     """Write report.md, report.csv, runs.csv (curves.png, and the aggregate TensorBoard runs) into
-    ``sweep_dir``; return the terminal text."""
+    ``sweep_dir``; return the terminal text. ``epoch``: rank and report by the best epoch's metrics
+    (chosen on val/<main>, as the runs tested them) or by the last epoch's."""
     if not 0 < fraction <= 1:
         raise CompareError(f"--fraction must be in (0, 1], got {fraction}")
+    if epoch not in ("best", "last"):
+        raise CompareError(f"--epoch must be best or last, got {epoch!r}")
     run_dirs = find_runs(sweep_dir)
     if not run_dirs:
         raise CompareError(
@@ -488,26 +509,35 @@ def compare(sweep_dir: Path, fraction: float = 0.95, make_plot: bool = True, agg
             "Give the directory of a sweep (python -m trainer -m ... writes multirun/<timestamp>/)."
         )
     runs = [load_run(d, sweep_dir) for d in run_dirs]
+    if epoch == "last":
+        runs = [rank_by_last(r) for r in runs]
     by_task: dict[str, list[Run]] = {}
     for run in runs:
         by_task.setdefault(run.task, []).append(run)
 
     sections = []
     md = [f"# Comparison of {len(runs)} runs in `{sweep_dir}`", ""]
+    if epoch == "last":
+        md += [
+            "Every metric is the **last epoch's** (val_last/, test_last/ in metrics.json), not the best epoch's.",
+            "",
+        ]
     text = []
     for task, task_runs in sorted(by_task.items()):
         rows, columns = summarize(task_runs, fraction)
         sections.append((task, rows, columns))
         main, mode = task_runs[0].main_metric, task_runs[0].mode
         comparisons = compare_rows(rows, main, mode)
+        unit = unit_of(task_runs)
         headers, body = table(rows, columns, fraction, comparisons)
         val_size = next((r.metrics.get("val_samples") for r in task_runs if r.metrics), None)
         said = verdict(comparisons, main, mode)
         fragile = warnings(rows, comparisons, main, mode, val_size)
         intro = (
             f"Task `{task}`: {len(task_runs)} runs in {len(rows)} configurations, sorted by val/{main} "
-            f"({'higher' if mode == 'max' else 'lower'} is better); mean ± std over the seeds that completed, "
-            f"the 95% t-interval of val/{main}, and each configuration against the best, paired by seed."
+            f"({'higher' if mode == 'max' else 'lower'} is better); mean ± std over the {unit} that completed, "
+            f"the 95% t-interval of val/{main}, and each configuration against the best, paired by "
+            f"{'seed' if unit == 'seeds' else 'fold' if unit == 'folds' else 'seed and fold'}."
         )
         md += [f"## {task}", "", "### Verdict", "", *(f"- {line}" for line in said)]
         md += [f"- Warning: {line}" for line in fragile]
@@ -585,9 +615,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--no-plot", action="store_true", help="skip curves.png")
     parser.add_argument("--no-aggregate", action="store_true", help="skip the aggregate TensorBoard runs")
+    parser.add_argument(
+        "--epoch",
+        choices=("best", "last"),
+        default="best",
+        help="rank by the best epoch's metrics (chosen on val, the default) or the last epoch's (noisy labels)",
+    )
     args = parser.parse_args(argv)
     try:
-        print(compare(args.sweep_dir, args.fraction, make_plot=not args.no_plot, aggregates=not args.no_aggregate))
+        shown = compare(
+            args.sweep_dir,
+            args.fraction,
+            make_plot=not args.no_plot,
+            aggregates=not args.no_aggregate,
+            epoch=args.epoch,
+        )
+        print(shown)
     except CompareError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

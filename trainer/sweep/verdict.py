@@ -32,30 +32,50 @@ class Comparison:
     vs_best: stats.Paired | None = None  # None for the best itself
     p_holm: float = math.nan
     tied: bool = True
-    seeds_val: dict[int, float] = field(default_factory=dict)
+    seeds_val: dict[tuple[int, ...], float] = field(default_factory=dict)
+    unit: str = "seeds"  # what the intervals and tests run over (unit_of)
 
 
-def seed_values(runs: Sequence[Any], key: str) -> dict[int, float]:
-    """seed -> the value of ``key`` in metrics.json, for the completed runs."""
+def replicate(run: Any) -> tuple[int, ...]:
+    """What tells the runs of one configuration apart, and pairs them across configurations: the
+    seed, and under ``data.folds`` the fold (a sweep over both pairs by seed and fold)."""
+    seed = int(run.config.get("seed", 0))
+    if run.config.get("data.folds") is None:
+        return (seed,)
+    return (seed, int(run.config.get("data.fold", 0)))
+
+
+def replicate_label(key: tuple[int, ...]) -> str:
+    return f"seed {key[0]}" if len(key) == 1 else f"seed {key[0]} fold {key[1]}"
+
+
+def unit_of(runs: Sequence[Any]) -> str:
+    """What a configuration's mean is over: seeds, folds, or both."""
+    keys = {replicate(r) for r in runs}
+    if all(len(k) == 1 for k in keys):
+        return "seeds"
+    return "folds" if len({k[0] for k in keys}) == 1 else "seed-fold pairs"
+
+
+def seed_values(runs: Sequence[Any], key: str) -> dict[tuple[int, ...], float]:
+    """replicate (seed, or seed and fold) -> the value of ``key`` in metrics.json, for the completed runs."""
     values = {}
     for run in runs:
         value = (run.metrics or {}).get(key) if run.status == "completed" else None
         if isinstance(value, int | float) and math.isfinite(value):
-            values[int(run.config.get("seed", 0))] = float(value)
+            values[replicate(run)] = float(value)
     return values
 
 
 def compare_rows(rows: Sequence[Any], main: str, mode: str) -> list[Comparison]:
     """The comparisons of ``rows`` (sorted best first) on ``val/<main>``."""
     comparisons = []
+    unit = unit_of([r for row in rows for r in row.runs])
     for row in rows:
         val = seed_values(row.runs, f"val/{main}")
         test = seed_values(row.runs, f"test/{main}")
-        comparisons.append(
-            Comparison(
-                row.label, stats.t_interval(list(val.values())), stats.t_interval(list(test.values())), seeds_val=val
-            )
-        )
+        val_ci, test_ci = stats.t_interval(list(val.values())), stats.t_interval(list(test.values()))
+        comparisons.append(Comparison(row.label, val_ci, test_ci, seeds_val=val, unit=unit))
     if not comparisons:
         return comparisons
     best = comparisons[0]
@@ -107,12 +127,12 @@ def verdict(comparisons: list[Comparison], main: str, mode: str) -> list[str]:
         shown = ", ".join(f"`{c.label}` ({describe_p(c)})" for c in tied)
         lines.append(
             f"**`{best.label}` and {shown} are tied for best on val/{main}**: not distinguishable at the 5% level "
-            f"(paired t-test over {n} seeds, Holm-corrected)."
+            f"(paired t-test over {n} {best.unit}, Holm-corrected)."
         )
     else:
         lines.append(
             f"**`{best.label}` is best on val/{main}** ({best.val.mean:.4f}, 95% CI {best.val.low:.4f} to "
-            f"{best.val.high:.4f}, {n} seeds), distinguishable from every other configuration at the 5% level."
+            f"{best.val.high:.4f}, {n} {best.unit}), distinguishable from every other configuration at the 5% level."
         )
     for c in worse:
         d = c.vs_best

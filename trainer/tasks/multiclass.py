@@ -29,6 +29,8 @@ class Multiclass(Task):
 
         return {
             "acc": MulticlassAccuracy(num_classes=num_outputs, average="micro"),
+            # The mean per-class recall: what a long tail (data.imbalance) or a rare class makes differ from acc.
+            "balanced_acc": MulticlassAccuracy(num_classes=num_outputs, average="macro"),
             "f1_macro": MulticlassF1Score(num_classes=num_outputs, average="macro"),
             "ece": MulticlassCalibrationError(num_classes=num_outputs, n_bins=15),
         }

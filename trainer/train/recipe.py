@@ -34,7 +34,7 @@ from torch import Tensor, nn
 import losses
 
 from ..config import check_config, resolve_auto_model
-from ..data import DataBundle, build_data
+from ..data import DataBundle, build_data, long_tail
 from ..errors import UserError
 from ..models import build_model
 from ..models import custom as custom_models
@@ -184,6 +184,7 @@ class Recipe:
             if state.stop_reason:  # stopped early (a resume of such a run trains no further)
                 break
             epoch_started = time.perf_counter()
+            self.loss_fn.set_epoch(epoch)  # schedules inside a loss (ldam's deferred re-weighting)
             self.model.train()
             order = distributed.shard(batch_order(len(train_split), seed, epoch)).to(self.device)
             batches = train_split.batches(batch_size, order, start=state.batch_in_epoch)
@@ -321,15 +322,21 @@ class Recipe:
 
     def finish(self) -> dict[str, Any]:
         """Final numbers from the best epoch's weights (by the task's main validation metric); metrics.json."""
-        state = self.state
+        state, test = self.state, self.cfg.trainer.test
         distributed.barrier()  # rank 0 has written them
-        if (self.ckpt_dir / checkpoint.BEST).exists():
+        # The last epoch's weights first (val_last/, test_last/): with noisy labels, what a run without
+        # a clean validation split ends with; the same numbers as the best epoch's when it is the last.
+        last = self.evaluate_splits(["val", "test"] if test else ["val"])
+        if state.best_epoch + 1 != state.epoch and (self.ckpt_dir / checkpoint.BEST).exists():
             self.model.load_state_dict(checkpoint.load(self.ckpt_dir / checkpoint.BEST, self.device)["model"])
-        results: dict[str, Any] = {f"val/{k}": v for k, v in self.evaluate_on("val").items()}
-        if self.cfg.trainer.test:
-            results.update({f"test/{k}": v for k, v in self.evaluate_on("test").items()})
-            if self.cfg.task.name in pictures.TASKS and distributed.is_main():
-                results["test_per_class"] = self.draw_test_pictures()
+            best = self.evaluate_splits(["val", "test"] if test else ["val"])
+        else:
+            best = last
+        results: dict[str, Any] = {f"{split}/{k}": v for split, values in best.items() for k, v in values.items()}
+        results.update({f"{split}_last/{k}": v for split, values in last.items() for k, v in values.items()})
+        if test and self.cfg.task.name in pictures.TASKS and distributed.is_main():
+            results["test_per_class"] = self.draw_test_pictures()
+            results.update(self.shot_accuracies(results["test_per_class"]))
         results.update(
             best_epoch=state.best_epoch,
             epochs=state.epoch,
@@ -350,6 +357,19 @@ class Recipe:
         if distributed.is_main():
             (self.run_dir / "metrics.json").write_text(json.dumps(results, indent=2) + "\n")
         return results
+
+    def evaluate_splits(self, splits: list[str]) -> dict[str, dict[str, float]]:
+        return {split: self.evaluate_on(split) for split in splits}
+
+    def shot_accuracies(self, per_class: dict[str, dict[str, float]]) -> dict[str, Any]:
+        """With data.imbalance (multiclass): the training count of each class, and the test accuracy
+        (mean recall) of the classes in thirds by that count: many-, medium- and few-shot."""
+        if self.cfg.data.get("imbalance") is None or self.data.task != "multiclass":
+            return {}
+        counts = long_tail.class_counts(self.data.train.y, "multiclass", self.data.num_outputs)
+        recall = np.array([scores["recall"] for scores in per_class.values()])
+        shots = {f"test/acc_{name}": float(recall[rows].mean()) for name, rows in long_tail.shot_groups(counts).items()}
+        return {**shots, "train_class_counts": counts.tolist()}
 
     @torch.no_grad()
     def draw_test_pictures(self) -> dict[str, dict[str, float]]:
