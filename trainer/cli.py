@@ -315,7 +315,9 @@ def print_help(overrides: list[str]) -> None:
             kind = DATASETS.meta(cfg.data.name)["kind"]
             name = resolve_name("auto", kind) if kind else "auto"
             lines.append(
-                f"  model (auto: {name} for this data)" if kind else "  model (auto: cnn for images, mlp else)"
+                f"  model (auto: {name} for this data)"
+                if kind
+                else "  model (auto: cnn for images, cnn1d for signals, mlp else)"
             )
         else:
             lines.append(f"  {group}" + (f" ({name})" if name and group != "task" else ""))

@@ -68,7 +68,7 @@ class DataBundle:
     val: Split
     test: Split
     task: str
-    # "image" (N, C, H, W) or "table" (N, F); picks the default model.
+    # "image" (N, C, H, W), "signal" (N, C, L) or "table" (N, F); picks the default model.
     kind: str
     # Classes for multiclass/multilabel/embedding/sequence, target columns for regression/count.
     num_outputs: int
