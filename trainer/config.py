@@ -174,12 +174,19 @@ def _open(node: dict[str, Any]) -> DictConfig:
     return config
 
 
+def _epoch_at(fraction: float, *, _root_: DictConfig) -> int:
+    """The 0-based epoch ``fraction`` of the way through ``trainer.max_epochs``."""
+    return int(float(fraction) * int(_root_.trainer.max_epochs))
+
+
 def register_configs() -> None:
     OmegaConf.register_new_resolver("losslab.task", _task_attribute, replace=True)
     # hydra.job.config.override_dirname.exclude_keys (conf/config.yaml) reads the neutral keys from here.
     OmegaConf.register_new_resolver(
         "losslab.dirname_excluded", lambda: [*RESULT_NEUTRAL_KEYS, "hydra.sweep.dir", *SWEEP_GROUPS], replace=True
     )
+    # ${losslab.epoch_at:0.8}: the epoch 80% into training (ldam_drw's drw_epoch), whatever trainer.max_epochs is.
+    OmegaConf.register_new_resolver("losslab.epoch_at", _epoch_at, replace=True)
     cs = ConfigStore.instance()
     cs.store(name="base_config", node=Config)
     for group, schemas in group_schemas().items():

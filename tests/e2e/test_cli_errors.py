@@ -30,7 +30,7 @@ def message_for(*overrides: str) -> str:
 @pytest.mark.parametrize(
     "overrides, expected",
     [
-        (["loss=focl"], "unknown loss 'focl' (did you mean focal?). Choose loss= one of: asl, bce,"),
+        (["loss=focl"], "unknown loss 'focl' (did you mean focal?). Choose loss= one of: asl, balanced_softmax, bce,"),
         (["task=multiclas"], "unknown task 'multiclas' (did you mean multiclass or multilabel?)"),
         (["optim=adan"], "unknown optimiser 'adan' (did you mean adam or adamw?). Choose optim= one of: adam,"),
         (["data=digitz"], "unknown dataset 'digitz' (did you mean digits?)"),

@@ -485,7 +485,14 @@ def test_help_lists_the_users_options_and_their_arguments(project, capsys):
 
     print_help(["hydra.searchpath=[file://my_conf]", "loss=custom", "loss.target=my_losses.EntropyCE", *BLOBS])
     shown = capsys.readouterr().out
-    loss_options = next(line for line in shown.splitlines() if line.strip().startswith("loss:"))
+    lines = shown.splitlines()
+    first = next(i for i, line in enumerate(lines) if line.strip().startswith("loss:"))
+    wrapped = [lines[first]]
+    for line in lines[first + 1 :]:  # the option list wraps onto lines indented past the group names
+        if not line.startswith(" " * 18):
+            break
+        wrapped.append(line)
+    loss_options = " ".join(wrapped)
     assert "entropy_ce" in shown and "combo" in loss_options and "custom" in loss_options
     assert any("loss.beta=0.1" in line and "an argument of my_losses.EntropyCE" in line for line in shown.splitlines())
     assert any("data.n=240" in line and "an argument of my_data.blobs" in line for line in shown.splitlines())

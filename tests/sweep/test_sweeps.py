@@ -468,7 +468,7 @@ def test_a_parallel_sweep_that_fails_validation_exits_at_once_and_leaves_no_proc
         )  # fmt: skip
     output = (tmp_path / "out.txt").read_text()
     assert proc.returncode == 2, output[-3000:]
-    assert "error: unknown loss 'no_such_loss'. Choose loss= one of: asl, bce," in output
+    assert "error: unknown loss 'no_such_loss'. Choose loss= one of: asl, balanced_softmax, bce," in output
     assert _processes_mentioning(str(sweep_dir)) == []  # checked right after the sweep process exited
     assert not list(sweep_dir.glob("*/job.json"))  # no job started
 

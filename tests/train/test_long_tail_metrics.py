@@ -84,3 +84,9 @@ def test_when_the_best_epoch_is_the_last_both_views_agree(tmp_path):
     for key in ("val/loss", "test/loss", "test/acc"):
         split, metric = key.split("/")
         assert results[f"{split}_last/{metric}"] == results[key]
+
+
+@pytest.mark.parametrize(("epochs", "drw_epoch"), [(15, 12), (60, 48), (200, 160)])
+def test_ldam_drw_reweights_from_80_percent_of_the_epochs(epochs, drw_epoch):
+    cfg = compose("task=multiclass", "loss=ldam_drw", f"trainer.max_epochs={epochs}")
+    assert cfg.loss.name == "ldam" and cfg.loss.drw_epoch == drw_epoch  # the paper: 160 of 200

@@ -339,6 +339,9 @@ class NaNOnCalls(torch.nn.Module):
                 return value * float("nan")
         return value
 
+    def set_epoch(self, epoch: int) -> None:
+        self.loss.set_epoch(epoch)
+
     def head_size(self, *args):
         return self.loss.head_size(*args)
 
