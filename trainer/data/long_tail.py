@@ -80,14 +80,6 @@ def cut_long_tail(bundle: DataBundle, ratio: float, seed: int) -> DataBundle:
     return replace(bundle, train=bundle.train.part(torch.from_numpy(rows)))
 
 
-def class_counts(y: torch.Tensor, task: str, num_classes: int) -> np.ndarray:
-    """Training samples per class (multiclass) or positives per label (multilabel)."""
-    labels = y.cpu().numpy()
-    if task == "multiclass":
-        return np.bincount(labels.astype(np.int64), minlength=num_classes)
-    return (labels.reshape(len(labels), -1) > 0.5).sum(axis=0)
-
-
 def shot_groups(counts: np.ndarray) -> dict[str, np.ndarray]:
     """The classes in thirds by training count: many (the most samples), medium, few."""
     order = np.argsort(-counts, kind="stable")

@@ -479,16 +479,11 @@ def _per_seed(rows: list[Row], comparisons: list[Comparison], main: str) -> list
 
 def rank_by_last(run: Run) -> Run:
     """The run with its last epoch's metrics (val_last/, test_last/) in place of the best epoch's."""
-    if run.metrics:
-        last = {
-            k.replace("_last/", "/", 1): v for k, v in run.metrics.items() if k.startswith(("val_last/", "test_last/"))
-        }
-        if last:
-            best = {k: v for k, v in run.metrics.items() if k.startswith(("val/", "test/"))}
-            others = {
-                k: v for k, v in run.metrics.items() if k not in best and not k.startswith(("val_last/", "test_last/"))
-            }
-            run.metrics = {**others, **last}
+    last_splits = ("val_last/", "test_last/")
+    if run.metrics and any(k.startswith(last_splits) for k in run.metrics):
+        others = {k: v for k, v in run.metrics.items() if not k.startswith(("val/", "test/", *last_splits))}
+        last = {k.replace("_last/", "/", 1): v for k, v in run.metrics.items() if k.startswith(last_splits)}
+        run.metrics = {**others, **last}
     return run
 
 

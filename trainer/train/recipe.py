@@ -366,7 +366,8 @@ class Recipe:
         (mean recall) of the classes in thirds by that count: many-, medium- and few-shot."""
         if self.cfg.data.get("imbalance") is None or self.data.task != "multiclass":
             return {}
-        counts = long_tail.class_counts(self.data.train.y, "multiclass", self.data.num_outputs)
+        counts = losses.class_weights.label_counts(self.data.train.y, "multiclass", self.data.num_outputs)[0]
+        counts = counts.long().numpy()
         recall = np.array([scores["recall"] for scores in per_class.values()])
         shots = {f"test/acc_{name}": float(recall[rows].mean()) for name, rows in long_tail.shot_groups(counts).items()}
         return {**shots, "train_class_counts": counts.tolist()}
