@@ -15,6 +15,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from conftest import compose
+from test_modern_losses import assert_value_and_grad
 
 import losses
 from losses.from_config import build as build_from_config
@@ -58,17 +59,6 @@ def _build(name: str, **params) -> torch.nn.Module:
 
 def _reduce(loss: torch.Tensor, reduction: str) -> torch.Tensor:
     return {"mean": loss.mean, "sum": loss.sum, "none": lambda: loss}[reduction]()
-
-
-def assert_value_and_grad(got_fn, expected_fn, x: torch.Tensor) -> None:
-    """Same value, and the same gradient with respect to ``x`` (through a random projection for 'none')."""
-    got, expected = got_fn(x), expected_fn(x)
-    torch.testing.assert_close(got, expected)
-    probe = torch.rand(got.shape, generator=_gen(9), dtype=got.dtype)
-    (grad_got,) = torch.autograd.grad((got * probe).sum(), x)
-    (grad_expected,) = torch.autograd.grad((expected * probe).sum(), x)
-    assert torch.isfinite(grad_got).all()
-    torch.testing.assert_close(grad_got, grad_expected)
 
 
 # ---------------------------------------------------------------- logit_adjust and balanced_softmax

@@ -49,6 +49,7 @@ def assert_value_and_grad(got_fn, expected_fn, x: torch.Tensor) -> None:
     probe = torch.rand(got.shape, generator=_gen(9), dtype=got.dtype)
     (grad_got,) = torch.autograd.grad((got * probe).sum(), x)
     (grad_expected,) = torch.autograd.grad((expected * probe).sum(), x)
+    assert torch.isfinite(grad_got).all()
     torch.testing.assert_close(grad_got, grad_expected)
 
 
