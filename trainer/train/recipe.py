@@ -326,10 +326,11 @@ class Recipe:
         distributed.barrier()  # rank 0 has written them
         # The last epoch's weights first (val_last/, test_last/): with noisy labels, what a run without
         # a clean validation split ends with; the same numbers as the best epoch's when it is the last.
-        last = self.evaluate_splits(["val", "test"] if test else ["val"])
+        splits = ["val", "test"] if test else ["val"]
+        last = self.evaluate_splits(splits)
         if state.best_epoch + 1 != state.epoch and (self.ckpt_dir / checkpoint.BEST).exists():
             self.model.load_state_dict(checkpoint.load(self.ckpt_dir / checkpoint.BEST, self.device)["model"])
-            best = self.evaluate_splits(["val", "test"] if test else ["val"])
+            best = self.evaluate_splits(splits)
         else:
             best = last
         results: dict[str, Any] = {f"{split}/{k}": v for split, values in best.items() for k, v in values.items()}
